@@ -1,0 +1,125 @@
+//! Command-line definitions (clap), close to the flags; `commands` turns them into pipelines.
+//! Flags of `export` keep the seed's `export_data.py` names.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Moves PostgreSQL data safely and fast: CityForge exports, imports and pipelines.
+#[derive(Debug, Parser)]
+#[command(name = "cityforge-data", version, about, long_about = None)]
+pub struct Cli {
+    /// Options for every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options accepted by every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// More log output (-v: debug, -vv: trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log format on stderr: text for people, json for Kubernetes and log shippers.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Export the database to a CityForge export document (JSON, optionally gzip or zstd).
+    Export(ExportArgs),
+    /// Start a throwaway PostgreSQL, load sample CityForge data, export it to a gzip file here.
+    Demo(DemoArgs),
+}
+
+/// Where the database is.
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// PostgreSQL URL (postgres://user:password@host:port/db?sslmode=…). Without it, the
+    /// POSTGRES_HOST, POSTGRES_PORT, POSTGRES_DB, POSTGRES_USER, POSTGRES_PASSWORD variables.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+/// Flags of `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Output location: a file path, or - for standard output
+    /// [default: data_export_YYYYMMDD_HHMMSS.json in the current folder].
+    #[arg(short, long, value_name = "LOCATION")]
+    pub output: Option<String>,
+    /// Models to leave out, comma-separated (e.g. IndexingJob,TokenBlacklist).
+    #[arg(short, long, value_delimiter = ',', value_name = "M1,M2")]
+    pub exclude: Vec<String>,
+    /// Only these models, comma-separated (e.g. User,Card,Tag).
+    #[arg(
+        short,
+        long,
+        value_delimiter = ',',
+        value_name = "M1,M2",
+        conflicts_with = "exclude"
+    )]
+    pub include: Option<Vec<String>>,
+    /// Compression [default: from the extension: .gz gzip, .zst zstd, else none].
+    #[arg(long, value_enum)]
+    pub compress: Option<CompressArg>,
+    /// No whitespace in the document.
+    #[arg(long)]
+    pub compact: bool,
+    /// Schema to export (repeatable) [default: public].
+    #[arg(long = "schema", value_name = "NAME")]
+    pub schemas: Vec<String>,
+    /// Model names: cityforge (the Python exporter's) or auto (table names)
+    /// [default: cityforge when the CityForge tables exist, else auto].
+    #[arg(long, value_enum)]
+    pub naming: Option<NamingArg>,
+    /// Order rows by primary key (all columns without one): identical exports run after run.
+    #[arg(long)]
+    pub sort: bool,
+    /// Where the database is.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// `--compress` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CompressArg {
+    /// gzip, level 6.
+    Gzip,
+    /// zstd, level 3.
+    Zstd,
+    /// No compression.
+    None,
+}
+
+/// `--naming` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NamingArg {
+    /// The CityForge models (User, Card, …) in the Python exporter's order.
+    Cityforge,
+    /// Every table under its table name, parents before children.
+    Auto,
+}
+
+/// Flags of `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Approximate number of sample rows across all tables.
+    #[arg(long, default_value_t = 20_000)]
+    pub rows: u64,
+}

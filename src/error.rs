@@ -1,0 +1,72 @@
+//! The crate-wide error: one enum over the modules' errors, each naming what failed.
+
+use crate::catalog::CatalogError;
+use crate::format::FormatError;
+use crate::pg::PgError;
+use crate::storage::StorageError;
+
+/// Anything that can stop a job. Messages are one paragraph and never contain a password.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Connecting to PostgreSQL failed.
+    #[error(transparent)]
+    Pg(#[from] PgError),
+    /// Reading or selecting tables failed.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// Encoding the document failed.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// Reading or writing a location failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A query failed while moving the rows of a model.
+    #[error("{action} model {model} failed: {reason}")]
+    Database {
+        /// What was being done ("reading", "loading").
+        action: &'static str,
+        /// The model.
+        model: String,
+        /// The server's message.
+        reason: String,
+    },
+    /// The job was stopped by a signal; nothing was published.
+    #[error("interrupted by {0}; no output was published")]
+    Interrupted(&'static str),
+    /// A bug or an unexpected state inside the tool.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// The command line asks for something impossible.
+    #[error("{0}")]
+    Usage(String),
+    /// Starting the throwaway PostgreSQL of `demo` failed.
+    #[error(transparent)]
+    LocalPg(#[from] crate::local_pg::LocalPgError),
+    /// Loading sample data failed.
+    #[error(transparent)]
+    Sample(#[from] crate::sample::SampleError),
+}
+
+impl Error {
+    /// The process exit code for this error: 2 for usage errors, 130/143 for signals, else 1.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) | Error::Catalog(CatalogError::UnknownModels { .. }) => 2,
+            Error::Interrupted("SIGINT") => 130,
+            Error::Interrupted(_) => 143,
+            _ => 1,
+        }
+    }
+
+    /// A database error while `action`ing `model`, with the whole cause chain.
+    pub fn database(action: &'static str, model: &str, error: &tokio_postgres::Error) -> Error {
+        Error::Database {
+            action,
+            model: model.to_owned(),
+            reason: crate::pg::error_chain(error),
+        }
+    }
+}
+
+/// Result with the crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,533 @@
+//! Encodes one cell (PostgreSQL binary or text, see [`Repr`]) as a JSON value of the export format.
+//!
+//! Timestamps follow Python's `isoformat()` (microseconds only when not zero), numbers keep their
+//! exact digits, arrays become nested JSON arrays, json/jsonb is embedded as JSON.
+
+use super::json::{write_f32, write_f64, write_str};
+use super::{FormatError, Layout};
+use crate::record::Repr;
+
+const USECS_PER_DAY: i64 = 86_400_000_000;
+/// Days from 0000-03-01 (proleptic Gregorian) to 2000-01-01, for the civil-date conversion.
+const DAYS_TO_PG_EPOCH: i64 = 730_425;
+
+/// Writes the JSON value of a non-NULL cell. `depth` is the nesting level of the value (used to
+/// indent arrays and embedded JSON in the pretty layout).
+pub fn write_value(
+    out: &mut Vec<u8>,
+    repr: Repr,
+    array: bool,
+    cell: &[u8],
+    layout: Layout,
+    depth: usize,
+) -> Result<(), FormatError> {
+    if array {
+        let mut reader = ArrayReader::new(cell)?;
+        write_array_dims(out, repr, &mut reader, 0, layout, depth)
+    } else {
+        write_scalar(out, repr, cell, layout, depth)
+    }
+}
+
+fn fixed<const N: usize>(cell: &[u8], repr: Repr) -> Result<[u8; N], FormatError> {
+    cell.try_into().map_err(|_| FormatError::BadCell {
+        repr,
+        len: cell.len(),
+    })
+}
+
+fn write_scalar(
+    out: &mut Vec<u8>,
+    repr: Repr,
+    cell: &[u8],
+    layout: Layout,
+    depth: usize,
+) -> Result<(), FormatError> {
+    let mut ints = itoa::Buffer::new();
+    match repr {
+        Repr::Bool => {
+            let [b] = fixed::<1>(cell, repr)?;
+            out.extend_from_slice(if b != 0 { b"true" } else { b"false" });
+        }
+        Repr::Int2 => out.extend_from_slice(
+            ints.format(i16::from_be_bytes(fixed(cell, repr)?))
+                .as_bytes(),
+        ),
+        Repr::Int4 => out.extend_from_slice(
+            ints.format(i32::from_be_bytes(fixed(cell, repr)?))
+                .as_bytes(),
+        ),
+        Repr::Int8 => out.extend_from_slice(
+            ints.format(i64::from_be_bytes(fixed(cell, repr)?))
+                .as_bytes(),
+        ),
+        Repr::Oid => out.extend_from_slice(
+            ints.format(u32::from_be_bytes(fixed(cell, repr)?))
+                .as_bytes(),
+        ),
+        Repr::Float4 => write_f32(out, f32::from_be_bytes(fixed(cell, repr)?)),
+        Repr::Float8 => write_f64(out, f64::from_be_bytes(fixed(cell, repr)?)),
+        Repr::Numeric => match cell {
+            b"NaN" | b"Infinity" | b"-Infinity" => write_str(out, cell),
+            _ => out.extend_from_slice(cell),
+        },
+        Repr::Timestamp => write_timestamp(out, i64::from_be_bytes(fixed(cell, repr)?), false),
+        Repr::TimestampTz => write_timestamp(out, i64::from_be_bytes(fixed(cell, repr)?), true),
+        Repr::Date => {
+            let days = i32::from_be_bytes(fixed(cell, repr)?);
+            out.push(b'"');
+            match days {
+                i32::MAX => out.extend_from_slice(b"infinity"),
+                i32::MIN => out.extend_from_slice(b"-infinity"),
+                _ => {
+                    let (year, month, day) = civil_from_days(days as i64);
+                    write_date(out, year, month, day);
+                    if year <= 0 {
+                        out.extend_from_slice(b" BC");
+                    }
+                }
+            }
+            out.push(b'"');
+        }
+        Repr::Time => {
+            let usecs = i64::from_be_bytes(fixed(cell, repr)?);
+            out.push(b'"');
+            write_time(out, usecs);
+            out.push(b'"');
+        }
+        Repr::TimeTz => {
+            let bytes: [u8; 12] = fixed(cell, repr)?;
+            let usecs = i64::from_be_bytes(bytes[..8].try_into().unwrap_or_default());
+            let west = i32::from_be_bytes(bytes[8..].try_into().unwrap_or_default());
+            out.push(b'"');
+            write_time(out, usecs);
+            write_offset(out, -west);
+            out.push(b'"');
+        }
+        Repr::Json => write_embedded_json(out, cell, layout, depth)?,
+        Repr::Bytea => {
+            out.reserve(cell.len() * 2 + 5);
+            out.extend_from_slice(b"\"\\\\x");
+            for &b in cell {
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xf) as usize]);
+            }
+            out.push(b'"');
+        }
+        Repr::Text => write_str(out, cell),
+    }
+    Ok(())
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+#[inline]
+fn two_digits(out: &mut Vec<u8>, value: u32) {
+    out.push(b'0' + (value / 10) as u8);
+    out.push(b'0' + (value % 10) as u8);
+}
+
+fn write_date(out: &mut Vec<u8>, year: i64, month: u32, day: u32) {
+    // PostgreSQL has no year 0: year 0 is 1 BC, -1 is 2 BC.
+    let shown = if year <= 0 { 1 - year } else { year };
+    if shown < 10_000 {
+        let y = shown as u32;
+        two_digits(out, y / 100);
+        two_digits(out, y % 100);
+    } else {
+        let mut ints = itoa::Buffer::new();
+        out.extend_from_slice(ints.format(shown).as_bytes());
+    }
+    out.push(b'-');
+    two_digits(out, month);
+    out.push(b'-');
+    two_digits(out, day);
+}
+
+/// `HH:MM:SS` plus `.ffffff` when the microseconds are not zero.
+fn write_time(out: &mut Vec<u8>, usecs: i64) {
+    let secs = usecs.div_euclid(1_000_000);
+    let micros = usecs.rem_euclid(1_000_000) as u32;
+    two_digits(out, (secs / 3600) as u32);
+    out.push(b':');
+    two_digits(out, (secs / 60 % 60) as u32);
+    out.push(b':');
+    two_digits(out, (secs % 60) as u32);
+    if micros != 0 {
+        out.push(b'.');
+        let mut digits = [b'0'; 6];
+        let mut rest = micros;
+        for slot in digits.iter_mut().rev() {
+            *slot = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        out.extend_from_slice(&digits);
+    }
+}
+
+/// `+HH:MM` (and `:SS` when the offset has seconds), as Python's isoformat writes `utcoffset()`.
+fn write_offset(out: &mut Vec<u8>, east_secs: i32) {
+    out.push(if east_secs < 0 { b'-' } else { b'+' });
+    let abs = east_secs.unsigned_abs();
+    two_digits(out, abs / 3600);
+    out.push(b':');
+    two_digits(out, abs / 60 % 60);
+    if abs % 60 != 0 {
+        out.push(b':');
+        two_digits(out, abs % 60);
+    }
+}
+
+fn write_timestamp(out: &mut Vec<u8>, usecs: i64, utc: bool) {
+    out.push(b'"');
+    match usecs {
+        i64::MAX => out.extend_from_slice(b"infinity"),
+        i64::MIN => out.extend_from_slice(b"-infinity"),
+        _ => {
+            let days = usecs.div_euclid(USECS_PER_DAY);
+            let (year, month, day) = civil_from_days(days);
+            write_date(out, year, month, day);
+            out.push(b'T');
+            write_time(out, usecs.rem_euclid(USECS_PER_DAY));
+            if utc {
+                out.extend_from_slice(b"+00:00");
+            }
+            if year <= 0 {
+                out.extend_from_slice(b" BC");
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+/// Converts days since 2000-01-01 into a proleptic Gregorian (year, month, day); year 0 is 1 BC.
+/// Howard Hinnant's `civil_from_days`.
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + DAYS_TO_PG_EPOCH;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Reader over PostgreSQL's binary array format.
+struct ArrayReader<'a> {
+    dims: Vec<usize>,
+    rest: &'a [u8],
+}
+
+impl<'a> ArrayReader<'a> {
+    fn new(cell: &'a [u8]) -> Result<Self, FormatError> {
+        let bad = || FormatError::BadArray;
+        let header = cell.get(..12).ok_or_else(bad)?;
+        let ndim = i32::from_be_bytes(header[..4].try_into().map_err(|_| bad())?);
+        if !(0..=6).contains(&ndim) {
+            return Err(bad());
+        }
+        let ndim = ndim as usize;
+        let dims_bytes = cell.get(12..12 + ndim * 8).ok_or_else(bad)?;
+        let dims = dims_bytes
+            .chunks_exact(8)
+            .map(|chunk| {
+                let len = i32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+                usize::try_from(len).map_err(|_| bad())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ArrayReader {
+            dims,
+            rest: &cell[12 + ndim * 8..],
+        })
+    }
+
+    fn next_element(&mut self) -> Result<Option<&'a [u8]>, FormatError> {
+        let bad = FormatError::BadArray;
+        let len_bytes: [u8; 4] = self
+            .rest
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(bad)?;
+        let len = i32::from_be_bytes(len_bytes);
+        self.rest = &self.rest[4..];
+        if len < 0 {
+            return Ok(None);
+        }
+        let len = len as usize;
+        let element = self.rest.get(..len).ok_or(FormatError::BadArray)?;
+        self.rest = &self.rest[len..];
+        Ok(Some(element))
+    }
+}
+
+fn write_array_dims(
+    out: &mut Vec<u8>,
+    repr: Repr,
+    reader: &mut ArrayReader<'_>,
+    dim: usize,
+    layout: Layout,
+    depth: usize,
+) -> Result<(), FormatError> {
+    let count = reader.dims.get(dim).copied().unwrap_or(0);
+    if count == 0 {
+        out.extend_from_slice(b"[]");
+        return Ok(());
+    }
+    out.push(b'[');
+    for index in 0..count {
+        if index > 0 {
+            out.push(b',');
+        }
+        layout.newline(out, depth + 1);
+        if dim + 1 < reader.dims.len() {
+            write_array_dims(out, repr, reader, dim + 1, layout, depth + 1)?;
+        } else {
+            match reader.next_element()? {
+                None => out.extend_from_slice(b"null"),
+                Some(element) => write_scalar(out, repr, element, layout, depth + 1)?,
+            }
+        }
+    }
+    layout.newline(out, depth);
+    out.push(b']');
+    Ok(())
+}
+
+/// Embeds a json/jsonb value, re-laid in the document's layout (as Python re-dumps parsed JSON).
+fn write_embedded_json(
+    out: &mut Vec<u8>,
+    text: &[u8],
+    layout: Layout,
+    depth: usize,
+) -> Result<(), FormatError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(text).map_err(|e| FormatError::BadJson(e.to_string()))?;
+    write_json_value(out, &value, layout, depth);
+    Ok(())
+}
+
+/// Writes a parsed JSON value in the document's layout.
+pub(crate) fn write_json_value(
+    out: &mut Vec<u8>,
+    value: &serde_json::Value,
+    layout: Layout,
+    depth: usize,
+) {
+    use serde_json::Value;
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Value::String(s) => write_str(out, s.as_bytes()),
+        Value::Array(items) => {
+            if items.is_empty() {
+                out.extend_from_slice(b"[]");
+                return;
+            }
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                layout.newline(out, depth + 1);
+                write_json_value(out, item, layout, depth + 1);
+            }
+            layout.newline(out, depth);
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            if map.is_empty() {
+                out.extend_from_slice(b"{}");
+                return;
+            }
+            out.push(b'{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                layout.newline(out, depth + 1);
+                write_str(out, key.as_bytes());
+                out.extend_from_slice(layout.colon());
+                write_json_value(out, item, layout, depth + 1);
+            }
+            layout.newline(out, depth);
+            out.push(b'}');
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(repr: Repr, cell: &[u8]) -> String {
+        let mut out = Vec::new();
+        write_value(&mut out, repr, false, cell, Layout::Compact, 0).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn ts(usecs: i64) -> Vec<u8> {
+        usecs.to_be_bytes().to_vec()
+    }
+
+    #[test]
+    fn integers_and_bools() {
+        assert_eq!(encode(Repr::Int2, &(-7i16).to_be_bytes()), "-7");
+        assert_eq!(encode(Repr::Int4, &i32::MIN.to_be_bytes()), "-2147483648");
+        assert_eq!(
+            encode(Repr::Int8, &i64::MAX.to_be_bytes()),
+            "9223372036854775807"
+        );
+        assert_eq!(encode(Repr::Oid, &u32::MAX.to_be_bytes()), "4294967295");
+        assert_eq!(encode(Repr::Bool, &[1]), "true");
+        assert_eq!(encode(Repr::Bool, &[0]), "false");
+    }
+
+    #[test]
+    fn numeric_keeps_digits() {
+        assert_eq!(encode(Repr::Numeric, b"12.50"), "12.50");
+        assert_eq!(
+            encode(Repr::Numeric, b"-123456789012345678901234567890.000001"),
+            "-123456789012345678901234567890.000001"
+        );
+        assert_eq!(encode(Repr::Numeric, b"NaN"), "\"NaN\"");
+        assert_eq!(encode(Repr::Numeric, b"-Infinity"), "\"-Infinity\"");
+    }
+
+    #[test]
+    fn timestamps_like_python_isoformat() {
+        // 2024-02-29 23:59:59.999999 is 762_566_399_999_999 µs after 2000-01-01.
+        let leap = 762_566_399_999_999i64;
+        assert_eq!(
+            encode(Repr::Timestamp, &ts(leap)),
+            "\"2024-02-29T23:59:59.999999\""
+        );
+        assert_eq!(encode(Repr::Timestamp, &ts(0)), "\"2000-01-01T00:00:00\"");
+        assert_eq!(
+            encode(Repr::Timestamp, &ts(500_000)),
+            "\"2000-01-01T00:00:00.500000\""
+        );
+        assert_eq!(
+            encode(Repr::TimestampTz, &ts(-1)),
+            "\"1999-12-31T23:59:59.999999+00:00\""
+        );
+        assert_eq!(encode(Repr::Timestamp, &ts(i64::MAX)), "\"infinity\"");
+        assert_eq!(encode(Repr::Timestamp, &ts(i64::MIN)), "\"-infinity\"");
+        // 0001-01-01 is 730_119 days before 2000-01-01; one day earlier is 1 BC.
+        assert_eq!(
+            encode(Repr::Timestamp, &ts(-730_119 * USECS_PER_DAY)),
+            "\"0001-01-01T00:00:00\""
+        );
+        assert_eq!(
+            encode(Repr::Timestamp, &ts(-730_120 * USECS_PER_DAY)),
+            "\"0001-12-31T00:00:00 BC\""
+        );
+    }
+
+    #[test]
+    fn dates_and_times() {
+        assert_eq!(encode(Repr::Date, &0i32.to_be_bytes()), "\"2000-01-01\"");
+        assert_eq!(
+            encode(Repr::Date, &9_190i32.to_be_bytes()),
+            "\"2025-02-28\""
+        );
+        assert_eq!(encode(Repr::Date, &i32::MAX.to_be_bytes()), "\"infinity\"");
+        assert_eq!(
+            encode(Repr::Time, &(3_723_000_001i64).to_be_bytes()),
+            "\"01:02:03.000001\""
+        );
+        let mut timetz = 3_600_000_000i64.to_be_bytes().to_vec();
+        timetz.extend_from_slice(&(-19_800i32).to_be_bytes());
+        assert_eq!(encode(Repr::TimeTz, &timetz), "\"01:00:00+05:30\"");
+    }
+
+    #[test]
+    fn bytea_as_postgres_hex() {
+        assert_eq!(encode(Repr::Bytea, &[0x0a, 0x1b]), r#""\\x0a1b""#);
+        assert_eq!(encode(Repr::Bytea, &[]), r#""\\x""#);
+    }
+
+    #[test]
+    fn embedded_json_is_relaid() {
+        assert_eq!(
+            encode(Repr::Json, br#"{"b": [1, 2.50], "a": "\u00e9"}"#),
+            r#"{"b":[1,2.50],"a":"é"}"#
+        );
+        let mut out = Vec::new();
+        write_value(
+            &mut out,
+            Repr::Json,
+            false,
+            br#"{"k": [1]}"#,
+            Layout::Pretty,
+            4,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\n          \"k\": [\n            1\n          ]\n        }"
+        );
+    }
+
+    fn int4_array(dims: &[i32], elements: &[Option<i32>]) -> Vec<u8> {
+        let mut cell = Vec::new();
+        cell.extend_from_slice(&(dims.len() as i32).to_be_bytes());
+        cell.extend_from_slice(&1i32.to_be_bytes());
+        cell.extend_from_slice(&23u32.to_be_bytes());
+        for dim in dims {
+            cell.extend_from_slice(&dim.to_be_bytes());
+            cell.extend_from_slice(&1i32.to_be_bytes());
+        }
+        for element in elements {
+            match element {
+                None => cell.extend_from_slice(&(-1i32).to_be_bytes()),
+                Some(v) => {
+                    cell.extend_from_slice(&4i32.to_be_bytes());
+                    cell.extend_from_slice(&v.to_be_bytes());
+                }
+            }
+        }
+        cell
+    }
+
+    #[test]
+    fn arrays_nest_and_keep_nulls() {
+        let mut out = Vec::new();
+        let cell = int4_array(&[2, 2], &[Some(1), None, Some(3), Some(4)]);
+        write_value(&mut out, Repr::Int4, true, &cell, Layout::Compact, 0).unwrap();
+        assert_eq!(out, b"[[1,null],[3,4]]");
+        out.clear();
+        write_value(
+            &mut out,
+            Repr::Int4,
+            true,
+            &int4_array(&[], &[]),
+            Layout::Compact,
+            0,
+        )
+        .unwrap();
+        assert_eq!(out, b"[]");
+        out.clear();
+        let cell = int4_array(&[2], &[Some(1), Some(2)]);
+        write_value(&mut out, Repr::Int4, true, &cell, Layout::Pretty, 4).unwrap();
+        assert_eq!(out, b"[\n          1,\n          2\n        ]");
+    }
+
+    #[test]
+    fn malformed_cells_are_errors() {
+        let mut out = Vec::new();
+        assert!(write_value(&mut out, Repr::Int4, false, &[1, 2], Layout::Compact, 0).is_err());
+        assert!(write_value(
+            &mut out,
+            Repr::Int4,
+            true,
+            &[0, 0, 0, 1],
+            Layout::Compact,
+            0
+        )
+        .is_err());
+    }
+}

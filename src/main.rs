@@ -1,0 +1,36 @@
+use std::process::ExitCode;
+
+use cityforge_data::cli::{Cli, LogFormat};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cityforge_data::logging::init(&cli.global);
+    // A file-size limit must fail the write (and remove the partial file), not kill the process.
+    // SAFETY: setting a signal disposition to SIG_IGN has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+    let json_logs = cli.global.log_format == LogFormat::Json;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cityforge_data::commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            if json_logs {
+                tracing::error!(error = %error, "Failed.");
+            } else {
+                eprintln!("error: {error}");
+            }
+            ExitCode::from(error.exit_code() as u8)
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! SIGINT and SIGTERM turn into a cancellation: the running job aborts its sinks (removing
+//! partial output, rolling back) and the process exits non-zero.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+
+static LAST: AtomicU8 = AtomicU8::new(0);
+
+/// Name of the signal that cancelled the job (`SIGINT` or `SIGTERM`).
+pub fn last_signal() -> &'static str {
+    match LAST.load(Ordering::SeqCst) {
+        2 => "SIGINT",
+        _ => "SIGTERM",
+    }
+}
+
+/// Cancels `cancel` on the first SIGINT or SIGTERM. Must be called inside a tokio runtime.
+pub fn install(cancel: CancellationToken) -> std::io::Result<()> {
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        let code = tokio::select! {
+            _ = interrupt.recv() => 2,
+            _ = terminate.recv() => 15,
+        };
+        LAST.store(code, Ordering::SeqCst);
+        tracing::warn!(signal = last_signal(), "Interrupted; aborting.");
+        cancel.cancel();
+    });
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! The export-file sink: encodes tables into the export document and streams it, compressed, to
+//! a location.
+//!
+//! Encoding runs on the caller's task; compression and file I/O run on a writer task fed through
+//! a bounded channel of 256 KiB chunks, so the two overlap on separate cores while memory stays
+//! bounded. The file appears only in `finish`; `abort` (or any write error) removes it.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::warn;
+
+use super::{Sink, SinkReport};
+use crate::error::{Error, Result};
+use crate::format::{DocumentWriter, Layout, Metadata};
+use crate::record::{Batch, TableSchema};
+use crate::storage::{Compression, Location, Output, StorageError};
+
+/// Chunks of this size are handed to the writer task.
+const CHUNK_BYTES: usize = 256 * 1024;
+/// Chunks in flight between the encoder and the writer.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// How to write the export document.
+#[derive(Clone, Debug)]
+pub struct ExportFileOptions {
+    /// Where to write.
+    pub location: Location,
+    /// Compression of the bytes.
+    pub compression: Compression,
+    /// Pretty (Python's `indent=2`) or compact layout.
+    pub layout: Layout,
+}
+
+enum Chunk {
+    Bytes(Vec<u8>),
+    Finish,
+}
+
+/// Writes the export document to a location.
+pub struct ExportFileSink {
+    writer: DocumentWriter,
+    table: Option<Arc<TableSchema>>,
+    buffer: Vec<u8>,
+    chunks: mpsc::Sender<Chunk>,
+    spare: mpsc::Receiver<Vec<u8>>,
+    /// The writer task; taken once its result has been collected.
+    task: Option<JoinHandle<Result<u64, StorageError>>>,
+    location: Location,
+}
+
+impl ExportFileSink {
+    /// Opens the location (a temporary file until `finish`) and writes the document's opening.
+    pub async fn create(options: ExportFileOptions, metadata: &Metadata) -> Result<ExportFileSink> {
+        let output = Output::create(&options.location, options.compression).await?;
+        let (chunks, receiver) = mpsc::channel(CHUNKS_IN_FLIGHT);
+        let (spare_sender, spare) = mpsc::channel(CHUNKS_IN_FLIGHT + 1);
+        let task = tokio::spawn(write_chunks(output, receiver, spare_sender));
+        let mut writer = DocumentWriter::new(options.layout);
+        let mut buffer = Vec::with_capacity(CHUNK_BYTES * 2);
+        writer.begin(&mut buffer, metadata);
+        Ok(ExportFileSink {
+            writer,
+            table: None,
+            buffer,
+            chunks,
+            spare,
+            task: Some(task),
+            location: options.location,
+        })
+    }
+
+    /// Hands the buffer to the writer task once it is full enough.
+    async fn flush(&mut self, force: bool) -> Result<()> {
+        if self.buffer.len() < CHUNK_BYTES && !force {
+            return Ok(());
+        }
+        let next = match self.spare.try_recv() {
+            Ok(mut spare) => {
+                spare.clear();
+                spare
+            }
+            Err(_) => Vec::with_capacity(CHUNK_BYTES * 2),
+        };
+        let full = std::mem::replace(&mut self.buffer, next);
+        if self.chunks.send(Chunk::Bytes(full)).await.is_err() {
+            return Err(self.writer_failure().await);
+        }
+        Ok(())
+    }
+
+    /// Waits for the writer task and returns what it ended with.
+    async fn join_writer(&mut self) -> Result<u64> {
+        let Some(task) = self.task.take() else {
+            return Err(Error::Internal(
+                "the export writer was already joined".into(),
+            ));
+        };
+        match task.await {
+            Ok(result) => Ok(result?),
+            Err(join) => Err(Error::Internal(format!(
+                "the export writer task failed: {join}"
+            ))),
+        }
+    }
+
+    /// The error that stopped the writer task.
+    async fn writer_failure(&mut self) -> Error {
+        match self.join_writer().await {
+            Err(error) => error,
+            Ok(_) => Error::Internal("the export writer stopped early".into()),
+        }
+    }
+}
+
+async fn write_chunks(
+    mut output: Output,
+    mut chunks: mpsc::Receiver<Chunk>,
+    spare: mpsc::Sender<Vec<u8>>,
+) -> Result<u64, StorageError> {
+    while let Some(chunk) = chunks.recv().await {
+        match chunk {
+            Chunk::Bytes(bytes) => {
+                output.write_all(&bytes).await?;
+                let _ = spare.try_send(bytes);
+            }
+            Chunk::Finish => return output.publish().await,
+        }
+    }
+    // The sender went away without `Finish`: abort. Dropping the output removes the temp file.
+    output.discard();
+    Ok(0)
+}
+
+#[async_trait]
+impl Sink for ExportFileSink {
+    async fn begin_table(&mut self, table: &Arc<TableSchema>) -> Result<()> {
+        self.writer.begin_table(&mut self.buffer, table);
+        self.table = Some(table.clone());
+        Ok(())
+    }
+
+    async fn write_batch(&mut self, batch: &Batch) -> Result<()> {
+        let table = self
+            .table
+            .as_ref()
+            .ok_or_else(|| Error::Internal("rows arrived before their table".into()))?;
+        self.writer.write_batch(&mut self.buffer, table, batch)?;
+        self.flush(false).await
+    }
+
+    async fn end_table(&mut self) -> Result<()> {
+        self.writer.end_table(&mut self.buffer);
+        self.table = None;
+        self.flush(false).await
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<SinkReport> {
+        self.writer.finish(&mut self.buffer);
+        self.flush(true).await?;
+        if self.chunks.send(Chunk::Finish).await.is_err() {
+            return Err(self.writer_failure().await);
+        }
+        let bytes = self.join_writer().await?;
+        Ok(SinkReport {
+            target: self.location.to_string(),
+            bytes: Some(bytes),
+        })
+    }
+
+    async fn abort(self: Box<Self>) {
+        let ExportFileSink {
+            chunks,
+            task,
+            location,
+            ..
+        } = *self;
+        // Closing the channel without `Finish` makes the writer discard the temporary file.
+        drop(chunks);
+        if let Some(task) = task {
+            if let Err(join) = task.await {
+                warn!(location = %location, error = %join, "Export writer task failed.");
+            }
+        }
+    }
+}

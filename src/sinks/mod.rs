@@ -1,0 +1,39 @@
+//! Sinks: where rows go. The runner calls, in order, `begin_table`, `write_batch`…, `end_table`
+//! for each table, then `finish` once; or `abort` at any point after an error.
+//!
+//! Guarantees every sink gives: nothing it writes is visible to anyone until `finish` returns
+//! (a file is renamed into place, a transaction commits); `abort` removes or rolls back every
+//! trace of the run; tables arrive in the source's order and rows in the order they were read.
+
+pub mod export_file;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::record::{Batch, TableSchema};
+
+/// What a sink reports once published.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SinkReport {
+    /// Where the result went, for messages (never with a password).
+    pub target: String,
+    /// Bytes stored (after compression), where that applies.
+    pub bytes: Option<u64>,
+}
+
+/// A destination for tables of rows.
+#[async_trait]
+pub trait Sink: Send {
+    /// A table starts; its batches follow.
+    async fn begin_table(&mut self, table: &Arc<TableSchema>) -> Result<()>;
+    /// Rows of the current table.
+    async fn write_batch(&mut self, batch: &Batch) -> Result<()>;
+    /// The current table is complete.
+    async fn end_table(&mut self) -> Result<()>;
+    /// Makes the result visible (publishes the file, commits the transaction).
+    async fn finish(self: Box<Self>) -> Result<SinkReport>;
+    /// Discards everything written; never fails, logs what it could not clean up.
+    async fn abort(self: Box<Self>);
+}

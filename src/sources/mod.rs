@@ -1,0 +1,33 @@
+//! Sources: where rows come from. A source yields tables one after the other, each as
+//! `Begin(schema)`, any number of `Rows(batch)`, then `End`.
+//!
+//! The runner pulls from the source, so it owns back-pressure: a source reads ahead at most one
+//! batch.
+
+pub mod postgres;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::record::{Batch, TableSchema};
+
+/// One item of a source's stream.
+#[derive(Debug)]
+pub enum Event {
+    /// A table starts; its batches follow.
+    Begin(Arc<TableSchema>),
+    /// Rows of the current table.
+    Rows(Batch),
+    /// The current table is complete.
+    End,
+}
+
+/// A stream of tables and their rows.
+#[async_trait]
+pub trait Source: Send {
+    /// The next event, or `None` when every table has been read. After an error the source is
+    /// not called again.
+    async fn next(&mut self) -> Result<Option<Event>>;
+}

@@ -1,0 +1,129 @@
+//! The CLI as a process: connection variables, default file name, stdout, logs.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::support::{cli, files_in, sample_db};
+use crate::{parse, read_document};
+
+#[tokio::test]
+async fn seed_variables_default_name_private_mode_and_summary() {
+    let db = sample_db("cli", 200).await;
+    let url = url::Url::parse(&db.url).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The seed's Kubernetes CronJob variables.
+    let output = cli()
+        .current_dir(dir.path())
+        .args(["export", "--exclude", "IndexingJob,TokenBlacklist"])
+        .env("POSTGRES_HOST", url.host_str().unwrap())
+        .env("POSTGRES_PORT", url.port().unwrap().to_string())
+        .env("POSTGRES_DB", &db.name)
+        .env("POSTGRES_USER", url.username())
+        .env("POSTGRES_PASSWORD", url.password().unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let files = files_in(dir.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = &files[0];
+    // data_export_YYYYMMDD_HHMMSS.json
+    assert!(
+        name.starts_with("data_export_") && name.ends_with(".json"),
+        "{name}"
+    );
+    assert_eq!(
+        name.len(),
+        "data_export_20251024_143000.json".len(),
+        "{name}"
+    );
+    let path = dir.path().join(name);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "exports hold personal data");
+    let document = parse(&read_document(&path).await);
+    let data = document["data"].as_object().unwrap();
+    assert_eq!(data.len(), 18);
+    assert!(!data.contains_key("IndexingJob") && !data.contains_key("TokenBlacklist"));
+    let records: usize = data
+        .values()
+        .map(|v| v.as_array().unwrap().len())
+        .sum::<usize>()
+        + document["relationships"]["card_tags"]
+            .as_array()
+            .unwrap()
+            .len();
+    // The seed's summary: file, size, models exported, total records; and per-model counts.
+    assert!(stderr.contains("Export completed."), "{stderr}");
+    assert!(stderr.contains(&format!("records={records}")), "{stderr}");
+    assert!(stderr.contains("models=19"), "{stderr}");
+    assert!(stderr.contains("model=User"), "{stderr}");
+    assert!(
+        !stderr.contains(url.password().unwrap()),
+        "password in the logs"
+    );
+}
+
+#[tokio::test]
+async fn stdout_quiet_and_json_logs() {
+    let db = sample_db("stdout", 100).await;
+    let output = cli()
+        .args(["export", "-o", "-", "-q", "--include", "User,Card,Tag"])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(output.stderr.is_empty(), "-q prints nothing on success");
+    let document = parse(std::str::from_utf8(&output.stdout).unwrap());
+    let models: Vec<&String> = document["data"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        models,
+        ["User", "Tag", "Card"],
+        "preset order, not the flag's"
+    );
+    assert!(document["relationships"]["card_tags"].is_array());
+
+    let output = cli()
+        .args([
+            "export",
+            "-o",
+            "-",
+            "--compress",
+            "gzip",
+            "--log-format",
+            "json",
+        ])
+        .args(["--include", "Tag"])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(&output.stdout[..2], [0x1f, 0x8b], "gzip on stdout");
+    for line in String::from_utf8_lossy(&output.stderr).lines() {
+        let event: serde_json::Value = serde_json::from_str(line).expect("JSON log line");
+        assert!(
+            event["level"].is_string() && event["message"].is_string(),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn help_lists_the_seed_flags() {
+    let output = cli().args(["export", "--help"]).output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--output",
+        "--exclude",
+        "--include",
+        "--compress",
+        "--compact",
+        "--schema",
+        "--naming",
+        "--sort",
+        "--database-url",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from help");
+    }
+    let output = cli().arg("frobnicate").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
