@@ -43,7 +43,7 @@ pub enum Error {
     #[error(transparent)]
     LocalPg(#[from] crate::local_pg::LocalPgError),
     /// Loading sample data failed.
-    #[error(transparent)]
+    #[error("{}", crate::pg::error_chain(.0))]
     Sample(#[from] crate::sample::SampleError),
 }
 

@@ -25,10 +25,11 @@ fn main() -> ExitCode {
     match runtime.block_on(cityforge_data::commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
+            let message = cityforge_data::pg::error_chain(&error);
             if json_logs {
-                tracing::error!(error = %error, "Failed.");
+                tracing::error!(error = %message, "Failed.");
             } else {
-                eprintln!("error: {error}");
+                eprintln!("error: {message}");
             }
             ExitCode::from(error.exit_code() as u8)
         }

@@ -1517,7 +1517,7 @@ impl<'a> Gen<'a> {
             out.null();
         }
         let created = self.rng.created(id, n);
-        out.ts(Some(created));
+        out.ts(self.rng.present(3).then_some(created));
         let reviewed = status != Some("pending") && self.rng.present(10);
         out.ts(reviewed.then(|| self.rng.after(created, 20 * DAY_S)));
     }
@@ -2268,17 +2268,19 @@ mod tests {
         (limit, not_null, unique)
     }
 
-    // ----- tests against a real server (CITYFORGE_TEST_DATABASE_URL) -----
+    // ----- tests against a real server (CITYFORGE_TEST_DATABASE_URL, else a throwaway one) -----
 
     const URL_VAR: &str = "CITYFORGE_TEST_DATABASE_URL";
 
+    /// The server named by the variable, else the throwaway cluster of this test binary.
     fn test_url() -> Option<String> {
         match std::env::var(URL_VAR) {
             Ok(url) if !url.is_empty() => Some(url),
-            _ => {
-                eprintln!("note: {URL_VAR} is not set; skipping the PostgreSQL sample test");
-                None
-            }
+            _ => Some(
+                crate::local_pg::LocalPg::shared()
+                    .expect("start the throwaway PostgreSQL")
+                    .url("postgres"),
+            ),
         }
     }
 
