@@ -143,19 +143,8 @@ impl Catalog {
         if !unknown.is_empty() {
             return Err(CatalogError::UnknownModels { unknown, valid });
         }
-        let keep = |model: &str| {
-            include.is_none_or(|list| list.iter().any(|m| m == model))
-                && !exclude.iter().any(|m| m == model)
-        };
-        let both_card_and_tag = keep("Card") && keep("Tag");
-        let cityforge = self.naming == Naming::CityForge;
-        self.tables.retain(|t| match t.section {
-            Section::Data => keep(&t.model),
-            Section::Relationships if cityforge && t.model == CARD_TAGS => {
-                both_card_and_tag && !exclude.iter().any(|m| m == CARD_TAGS)
-            }
-            Section::Relationships => keep(&t.model),
-        });
+        self.tables
+            .retain(|t| model_selected(&t.model, include, exclude));
         Ok(())
     }
 
@@ -169,6 +158,21 @@ impl Catalog {
     pub fn table(&self, model: &str) -> Option<&TableSchema> {
         self.tables.iter().find(|t| t.model == model)
     }
+}
+
+/// Whether `--include` / `--exclude` select a model. `card_tags` is selected when named, or when
+/// both `Card` and `Tag` are (the seed's rule), unless excluded.
+pub fn model_selected(model: &str, include: Option<&[String]>, exclude: &[String]) -> bool {
+    let listed = |list: &[String], name: &str| list.iter().any(|m| m == name);
+    let keep = |name: &str| include.is_none_or(|list| listed(list, name)) && !listed(exclude, name);
+    if listed(exclude, model) {
+        return false;
+    }
+    if model == CARD_TAGS {
+        let named = include.is_some_and(|list| listed(list, CARD_TAGS));
+        return named || (keep("Card") && keep("Tag"));
+    }
+    keep(model)
 }
 
 /// A table as read from the catalog, before naming.
@@ -626,6 +630,31 @@ mod tests {
     fn cycles_are_broken_by_input_order() {
         let tables = vec![table("a", &["b"]), table("b", &["a"]), table("c", &["a"])];
         assert_eq!(names(&dependency_order(tables)), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn card_tags_follow_card_and_tag() {
+        let list = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert!(model_selected("card_tags", None, &[]));
+        assert!(model_selected(
+            "card_tags",
+            Some(&list(&["User", "Card", "Tag"])),
+            &[]
+        ));
+        assert!(!model_selected(
+            "card_tags",
+            Some(&list(&["User", "Card"])),
+            &[]
+        ));
+        assert!(!model_selected("card_tags", None, &list(&["Tag"])));
+        assert!(!model_selected("card_tags", None, &list(&["card_tags"])));
+        assert!(model_selected(
+            "card_tags",
+            Some(&list(&["card_tags"])),
+            &[]
+        ));
+        assert!(!model_selected("User", Some(&list(&["Tag"])), &[]));
+        assert!(!model_selected("User", None, &list(&["User"])));
     }
 
     #[test]

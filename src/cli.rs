@@ -43,6 +43,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Export the database to a CityForge export document (JSON, optionally gzip or zstd).
     Export(ExportArgs),
+    /// Import a CityForge export document into the database (one transaction, any model order).
+    Import(ImportArgs),
     /// Start a throwaway PostgreSQL, load sample CityForge data, export it to a gzip file here.
     Demo(DemoArgs),
 }
@@ -94,6 +96,64 @@ pub struct ExportArgs {
     /// Where the database is.
     #[command(flatten)]
     pub connection: ConnectionArgs,
+}
+
+/// Flags of `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The export document: a file path (plain, gzip or zstd, detected from its content) or - for
+    /// standard input.
+    #[arg(short, long, value_name = "LOCATION")]
+    pub input: String,
+    /// What to do with rows that already exist.
+    #[arg(short, long, value_enum, default_value_t = ModeArg::Skip)]
+    pub mode: ModeArg,
+    /// Only these models, comma-separated (card_tags follows Card and Tag).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "M1,M2",
+        conflicts_with = "exclude"
+    )]
+    pub include: Option<Vec<String>>,
+    /// Models to leave out, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "M1,M2")]
+    pub exclude: Vec<String>,
+    /// Do not ask before `--mode clean` deletes data (required without a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Compute and print the summary, then roll back: nothing changes.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Commit after each model instead of once: less locking on big imports, but a failure
+    /// leaves the models loaded before it in place.
+    #[arg(long)]
+    pub commit_per_model: bool,
+    /// Drop record keys that are not columns of the table (with a warning) instead of failing.
+    #[arg(long)]
+    pub ignore_unknown_columns: bool,
+    /// Schema of the target tables (repeatable) [default: public].
+    #[arg(long = "schema", value_name = "NAME")]
+    pub schemas: Vec<String>,
+    /// Model names of the document: cityforge or auto [default: detected from the database].
+    #[arg(long, value_enum)]
+    pub naming: Option<NamingArg>,
+    /// Where the database is.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// `--mode` values (the seed's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Keep rows that already exist (same primary key); add the rest.
+    Skip,
+    /// Overwrite rows that already exist with the imported values; add the rest.
+    Replace,
+    /// The same as replace.
+    Merge,
+    /// Delete the rows of the imported models first (asks for confirmation).
+    Clean,
 }
 
 /// `--compress` values.

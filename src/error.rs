@@ -30,6 +30,27 @@ pub enum Error {
         /// The server's message.
         reason: String,
     },
+    /// An export document could not be read.
+    #[error("reading {location}: {reason}")]
+    Read {
+        /// The document's location.
+        location: String,
+        /// What is wrong, with line and column where known.
+        reason: String,
+    },
+    /// A record cannot be loaded; names the model and the record.
+    #[error("model {model}, {record}: {reason}")]
+    Record {
+        /// The model.
+        model: String,
+        /// Which record (index and primary key where known).
+        record: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The input does not fit the target (unknown model, unknown columns…).
+    #[error("{0}")]
+    Data(String),
     /// The job was stopped by a signal; nothing was published.
     #[error("interrupted by {0}; no output was published")]
     Interrupted(&'static str),

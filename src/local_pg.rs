@@ -7,7 +7,9 @@
 //!   socket. Nothing else on the machine is touched.
 //! - The server listens on 127.0.0.1 only, on a port that was free, and every connection (TCP or
 //!   Unix socket) must log in as `postgres` with a random password (SCRAM-SHA-256).
-//! - [`LocalPg::start`] returns only once a real login has succeeded.
+//! - TLS is off unless [`LocalPg::start_with`] is given a certificate and key ([`ServerTls`]); it
+//!   can then also refuse every TCP connection that does not use TLS.
+//! - [`LocalPg::start`] returns only once a real login has succeeded (over TLS when TLS is on).
 //! - [`LocalPg::stop`] and `Drop` shut the server down (fast shutdown, SIGKILL after 10 s) and
 //!   delete the folder; [`LocalPg::shared`] does the same at process exit.
 //! - If our process dies without cleaning up, the kernel sends the postmaster SIGQUIT
@@ -136,6 +138,39 @@ impl LocalPgError {
     }
 }
 
+/// How [`LocalPg::start_with`] sets up a cluster; the default is what [`LocalPg::start`] does.
+#[derive(Debug, Clone, Default)]
+pub struct LocalPgOptions {
+    /// TLS for TCP connections; `None` (the default) leaves TLS off.
+    pub tls: Option<ServerTls>,
+}
+
+/// The server side of TLS: certificate, private key, and whether TLS is mandatory.
+///
+/// Both are written into the data directory, owned by the server user with mode 0600, and used
+/// through `ssl = on`, `ssl_cert_file` and `ssl_key_file`.
+#[derive(Clone)]
+pub struct ServerTls {
+    /// The server certificate in PEM, optionally followed by its intermediate certificates.
+    pub cert_pem: String,
+    /// The certificate's private key in PEM (PKCS#8, PKCS#1 or SEC1), unencrypted.
+    pub key_pem: String,
+    /// Refuse TCP connections without TLS: `pg_hba.conf` then has only `hostssl` lines for TCP,
+    /// plus `hostnossl … reject`. Unix-socket connections are unaffected.
+    pub require: bool,
+}
+
+impl std::fmt::Debug for ServerTls {
+    /// Shows the certificate but not the private key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTls")
+            .field("cert_pem", &self.cert_pem)
+            .field("key_pem", &"(hidden)")
+            .field("require", &self.require)
+            .finish()
+    }
+}
+
 /// A running throwaway PostgreSQL cluster; stopped and deleted on [`LocalPg::stop`] or drop.
 ///
 /// Connect with [`LocalPg::url`], or run client tools from [`LocalPg::bin_dir`] with
@@ -154,6 +189,8 @@ pub struct LocalPg {
     port: u16,
     /// Superuser password.
     password: String,
+    /// Whether the server speaks TLS (then the startup login check uses it).
+    tls: bool,
     /// Mutable part, behind a mutex so the process-wide instance can be stopped through `&self`.
     state: Mutex<State>,
 }
@@ -178,8 +215,17 @@ impl LocalPg {
     /// Creates, starts and waits for a new cluster; blocks until a login works (up to ~30 s).
     ///
     /// Each call makes an independent cluster; tests that can share one should use
-    /// [`LocalPg::shared`], which is much cheaper.
+    /// [`LocalPg::shared`], which is much cheaper. Same as
+    /// [`LocalPg::start_with`]`(LocalPgOptions::default())`: no TLS.
     pub fn start() -> Result<LocalPg, LocalPgError> {
+        LocalPg::start_with(LocalPgOptions::default())
+    }
+
+    /// [`LocalPg::start`] with options, e.g. TLS with a given certificate and key.
+    ///
+    /// With TLS on, the startup login check connects over TLS (without verifying the
+    /// certificate), so a bad certificate or key fails the start with the server's log.
+    pub fn start_with(options: LocalPgOptions) -> Result<LocalPg, LocalPgError> {
         let bin_dir = find_bin_dir()?;
         let run_as = unprivileged_user()?;
         let root = create_root(run_as)?;
@@ -195,10 +241,15 @@ impl LocalPg {
                 .take(PASSWORD_LEN)
                 .map(char::from)
                 .collect(),
+            tls: options.tls.is_some(),
             state: Mutex::new(State::default()),
         };
         pg.initdb(run_as)?;
-        pg.launch(run_as)?;
+        let mut settings = Vec::new();
+        if let Some(tls) = &options.tls {
+            settings = pg.configure_tls(tls, run_as)?;
+        }
+        pg.launch(run_as, &settings)?;
         tracing::debug!(port = pg.port, root = %pg.root.display(), "throwaway PostgreSQL is ready");
         Ok(pg)
     }
@@ -276,6 +327,9 @@ impl LocalPg {
 
     /// Connection URL for database `dbname` as the superuser:
     /// `postgres://postgres:<password>@127.0.0.1:<port>/<dbname>`.
+    ///
+    /// It has no `sslmode`: [`crate::pg::ConnectionSettings`] then uses TLS when the server offers
+    /// it (`prefer`); clients that never try TLS are refused when [`ServerTls::require`] is set.
     pub fn url(&self, dbname: &str) -> String {
         format!(
             "postgres://{SUPERUSER}:{}@{HOST}:{}/{}",
@@ -383,8 +437,53 @@ impl LocalPg {
         outcome
     }
 
-    /// Spawns the postmaster and waits for a login, picking a new port if ours was taken.
-    fn launch(&mut self, run_as: Option<RunAs>) -> Result<(), LocalPgError> {
+    /// Writes the certificate and key into the data directory (mode 0600, owned by the server
+    /// user), rewrites `pg_hba.conf` when TLS is required, and returns the `-c` settings that turn
+    /// TLS on.
+    fn configure_tls(
+        &self,
+        tls: &ServerTls,
+        run_as: Option<RunAs>,
+    ) -> Result<Vec<OsString>, LocalPgError> {
+        let cert = self.data_dir.join("server.crt");
+        let key = self.data_dir.join("server.key");
+        write_private_file(&cert, &tls.cert_pem, run_as)?;
+        write_private_file(&key, &tls.key_pem, run_as)?;
+        if tls.require {
+            // First match wins; a `hostssl` line never matches a plain connection, so every TCP
+            // connection without TLS reaches a `reject`. The file already belongs to the server
+            // user with mode 0600; overwriting keeps both.
+            let hba = self.data_dir.join("pg_hba.conf");
+            let rules = "\
+# Written by cityforge-data's LocalPg: TLS required for TCP connections.
+# TYPE    DATABASE     USER  ADDRESS       METHOD
+local     all          all                 scram-sha-256
+local     replication  all                 scram-sha-256
+hostssl   all          all   127.0.0.1/32  scram-sha-256
+hostssl   replication  all   127.0.0.1/32  scram-sha-256
+hostnossl all          all   all           reject
+hostnossl replication  all   all           reject
+";
+            fs::write(&hba, rules)
+                .map_err(|err| LocalPgError::io(format!("write {}", hba.display()), err))?;
+        }
+        // `-c name=value` takes the value literally (no quoting), so any path works.
+        let path_setting = |name: &str, path: &Path| {
+            let mut setting = OsString::from(name);
+            setting.push("=");
+            setting.push(path);
+            setting
+        };
+        Ok(vec![
+            OsString::from("ssl=on"),
+            path_setting("ssl_cert_file", &cert),
+            path_setting("ssl_key_file", &key),
+        ])
+    }
+
+    /// Spawns the postmaster with the extra `-c` `settings` and waits for a login, picking a new
+    /// port if ours was taken.
+    fn launch(&mut self, run_as: Option<RunAs>, settings: &[OsString]) -> Result<(), LocalPgError> {
         let root_str = self.root.to_string_lossy();
         // The socket dir goes into a comma-separated GUC list and `sun_path`; skip awkward paths.
         let socket_dir = if root_str.len() <= MAX_SOCKET_DIR_LEN
@@ -426,6 +525,9 @@ impl LocalPg {
                 "shared_buffers=128MB",
                 "log_min_messages=warning",
             ] {
+                cmd.arg("-c").arg(setting);
+            }
+            for setting in settings {
                 cmd.arg("-c").arg(setting);
             }
             cmd.stdout(log_for_stdout).stderr(log);
@@ -485,7 +587,7 @@ impl LocalPg {
             match TcpStream::connect_timeout(&addr, Duration::from_millis(250)) {
                 Ok(stream) => {
                     drop(stream);
-                    match try_login(self.port, &self.password) {
+                    match try_login(self.port, &self.password, self.tls) {
                         Ok(()) => return Ok(Ready::Yes),
                         Err(err) => last_error = err,
                     }
@@ -636,11 +738,19 @@ fn spawn_from_keeper(cmd: Command) -> io::Result<Child> {
         .map_err(|_| io::Error::other("the PostgreSQL keeper thread has stopped"))?
 }
 
-/// Logs in with tokio-postgres and runs `SELECT 1`; returns the error text on failure.
+/// Logs in with the crate's own client and runs `SELECT 1`; returns the error text on failure.
+///
+/// With `tls`, the login uses `sslmode=require` (encrypted, certificate not verified), so it works
+/// whether or not plain connections are refused; otherwise `sslmode=disable`.
 ///
 /// Runs on its own thread with its own runtime so that it works even when [`LocalPg::start`] is
 /// called from inside an async runtime (a nested `block_on` would panic).
-fn try_login(port: u16, password: &str) -> Result<(), String> {
+fn try_login(port: u16, password: &str, tls: bool) -> Result<(), String> {
+    let ssl_mode = if tls { "require" } else { "disable" };
+    let url = format!(
+        "postgres://{SUPERUSER}:{password}@{HOST}:{port}/postgres?sslmode={ssl_mode}&connect_timeout={}",
+        LOGIN_TIMEOUT.as_secs()
+    );
     thread::scope(|scope| {
         scope
             .spawn(|| {
@@ -649,21 +759,19 @@ fn try_login(port: u16, password: &str) -> Result<(), String> {
                     .build()
                     .map_err(|err| format!("could not build a tokio runtime: {err}"))?;
                 runtime.block_on(async {
-                    let mut config = tokio_postgres::Config::new();
-                    config
-                        .host(HOST)
-                        .port(port)
-                        .user(SUPERUSER)
-                        .password(password)
-                        .dbname("postgres")
-                        .connect_timeout(LOGIN_TIMEOUT);
                     let login = async {
-                        let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-                        let driver = tokio::spawn(connection);
-                        let result = client.simple_query("SELECT 1").await.map(drop);
+                        let settings = crate::pg::ConnectionSettings::from_url(&url)
+                            .map_err(|err| err.to_string())?;
+                        let client = settings.connect().await.map_err(|err| err.to_string())?;
+                        let result = client
+                            .simple_query("SELECT 1")
+                            .await
+                            .map(drop)
+                            .map_err(|err| crate::pg::error_chain(&err));
                         drop(client);
-                        // The connection ends once the client is gone; errors here do not matter.
-                        let _ = driver.await;
+                        // Let the connection task (spawned by `connect`) see the client gone and
+                        // say goodbye, so the server does not log an aborted connection.
+                        tokio::time::sleep(Duration::from_millis(20)).await;
                         result
                     };
                     match tokio::time::timeout(LOGIN_TIMEOUT, login).await {
@@ -968,7 +1076,26 @@ mod tests {
             .join()
             .expect("the starting thread panicked");
         thread::sleep(Duration::from_millis(300));
-        assert_eq!(try_login(pg.port(), pg.password()), Ok(()));
+        assert_eq!(try_login(pg.port(), pg.password(), false), Ok(()));
+    }
+
+    #[test]
+    fn a_bad_certificate_fails_the_start_with_the_server_log() {
+        let tls = ServerTls {
+            cert_pem: "not a certificate".to_owned(),
+            key_pem: "not a key".to_owned(),
+            require: true,
+        };
+        assert!(
+            !format!("{tls:?}").contains("not a key"),
+            "Debug shows the key"
+        );
+        let err = LocalPg::start_with(LocalPgOptions { tls: Some(tls) })
+            .expect_err("a server with a bad certificate must not start");
+        assert!(
+            matches!(&err, LocalPgError::ServerExited { log_tail, .. } if log_tail.contains("certificate")),
+            "{err}"
+        );
     }
 
     #[test]

@@ -91,8 +91,9 @@ pub enum SslMode {
 impl SslMode {
     fn parse(value: &str) -> Option<SslMode> {
         Some(match value {
-            "disable" | "allow" => SslMode::Disable,
-            "prefer" => SslMode::Prefer,
+            "disable" => SslMode::Disable,
+            // libpq's `allow` tries plain first, then TLS; `prefer` reaches the same servers.
+            "allow" | "prefer" => SslMode::Prefer,
             "require" => SslMode::Require,
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,
@@ -122,14 +123,30 @@ impl fmt::Debug for ConnectionSettings {
     }
 }
 
-/// Replaces the password of a `postgres://user:password@…` URL with `***`.
+/// Replaces the password of a `postgres://user:password@…` URL (or a `password=` query
+/// parameter) with `***`.
 pub fn mask_url(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            if parsed.query_pairs().any(|(key, _)| key == "password") {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(key, value)| {
+                        let value = if key == "password" {
+                            "***".to_owned()
+                        } else {
+                            value.into_owned()
+                        };
+                        (key.into_owned(), value)
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             parsed.to_string()
         }
-        Ok(parsed) => parsed.to_string(),
         Err(_) => {
             if url.contains("password") {
                 "(connection string hidden: it holds a password)".to_owned()
@@ -285,11 +302,18 @@ impl ConnectionSettings {
     }
 
     /// Opens a connection (driving it on a background task) with the session in UTC.
+    ///
+    /// As in libpq, `sslmode` is ignored on Unix-domain sockets: the server never offers TLS there.
     pub async fn connect(&self) -> Result<Client, PgError> {
         let server = self.server();
-        let client = if self.ssl_mode == SslMode::Disable {
-            let (client, connection) = self
-                .config
+        let hosts = self.config.get_hosts();
+        // Without this, rustls fails before the first byte ("invalid dns name"): a socket path
+        // is no server name, so even the default `prefer` could not reach a local socket.
+        let unix_only = !hosts.is_empty() && hosts.iter().all(|h| matches!(h, Host::Unix(_)));
+        let client = if self.ssl_mode == SslMode::Disable || unix_only {
+            let mut config = self.config.clone();
+            config.ssl_mode(PgSslMode::Disable);
+            let (client, connection) = config
                 .connect(tokio_postgres::NoTls)
                 .await
                 .map_err(|e| self.classify(e))?;
@@ -561,6 +585,7 @@ mod tests {
             mask_url("postgres://u:secret@h:5432/db"),
             "postgres://u:***@h:5432/db"
         );
+        assert!(!mask_url("postgres://u@h/db?password=secret&x=1").contains("secret"));
         let settings = ConnectionSettings::from_url("postgres://u:secret@h:5432/db").unwrap();
         assert!(!settings.to_string().contains("secret"));
         assert!(!format!("{settings:?}").contains("secret"));

@@ -44,12 +44,30 @@ pub enum Repr {
     Bytea,
     /// text types, and the text output of every type without a dedicated representation.
     Text,
+    /// A value read from an export document, typed by the JSON token it was: a tag byte then text.
+    /// `s` + the decoded string, `n` + the number's digits, `t` / `f` for booleans, `j` + compact
+    /// JSON text for an array or object. The target column decides what it becomes.
+    Tagged,
+}
+
+/// Tag bytes of [`Repr::Tagged`] cells.
+pub mod tag {
+    /// A JSON string; the decoded UTF-8 text follows.
+    pub const STRING: u8 = b's';
+    /// A JSON number; its digits follow as written.
+    pub const NUMBER: u8 = b'n';
+    /// JSON `true`.
+    pub const TRUE: u8 = b't';
+    /// JSON `false`.
+    pub const FALSE: u8 = b'f';
+    /// A JSON array or object; its compact JSON text follows.
+    pub const JSON: u8 = b'j';
 }
 
 impl Repr {
     /// Whether cells of this representation are UTF-8 text rather than a binary encoding.
     pub fn is_textual(self) -> bool {
-        matches!(self, Repr::Numeric | Repr::Json | Repr::Text)
+        matches!(self, Repr::Numeric | Repr::Json | Repr::Text | Repr::Tagged)
     }
 }
 

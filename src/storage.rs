@@ -8,9 +8,10 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use async_compression::tokio::bufread::{GzipDecoder, ZstdDecoder};
 use async_compression::tokio::write::{GzipEncoder, ZstdEncoder};
 use async_compression::Level;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
 /// Errors of locations and their I/O; each names the location.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,9 @@ pub enum StorageError {
         #[source]
         source: io::Error,
     },
+    /// The input does not exist.
+    #[error("cannot read {0}: no such file")]
+    NotFound(String),
     /// The location is not understood.
     #[error("unsupported location \"{0}\": give a file path or - for standard output")]
     Unsupported(String),
@@ -343,6 +347,55 @@ impl Output {
     }
 }
 
+/// A byte stream being read, decompressed according to its first bytes.
+pub type InputStream = Box<dyn AsyncRead + Send + Unpin>;
+
+/// Opens a location for reading. gzip and zstd are detected from the magic bytes, not the name.
+pub async fn open_input(location: &Location) -> Result<InputStream, StorageError> {
+    let raw: Box<dyn AsyncRead + Send + Unpin> = match location {
+        Location::Stdio => Box::new(tokio::io::stdin()),
+        Location::Path(path) => match tokio::fs::File::open(path).await {
+            Ok(file) => Box::new(file),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Err(StorageError::NotFound(path.display().to_string()))
+            }
+            Err(source) => {
+                return Err(StorageError::Io {
+                    action: "open",
+                    location: location.to_string(),
+                    source,
+                })
+            }
+        },
+    };
+    let mut reader = BufReader::with_capacity(256 * 1024, raw);
+    let head = reader.fill_buf().await.map_err(|source| StorageError::Io {
+        action: "read",
+        location: location.to_string(),
+        source,
+    })?;
+    Ok(match detect_compression(head) {
+        Compression::Gzip => {
+            let mut decoder = GzipDecoder::new(reader);
+            decoder.multiple_members(true);
+            Box::new(decoder)
+        }
+        Compression::Zstd => Box::new(ZstdDecoder::new(reader)),
+        Compression::None => Box::new(reader),
+    })
+}
+
+/// The compression the first bytes of a stream announce.
+pub fn detect_compression(head: &[u8]) -> Compression {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
 fn open_private(path: &Path) -> io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
@@ -390,6 +443,35 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[tokio::test]
+    async fn reads_back_whatever_the_compression() {
+        use tokio::io::AsyncReadExt;
+        let dir = tempfile::tempdir().unwrap();
+        for (name, compression) in [
+            ("a.json", Compression::None),
+            ("b.json", Compression::Gzip),
+            ("c.bin", Compression::Zstd),
+        ] {
+            let location = Location::Path(dir.path().join(name));
+            let mut output = Output::create(&location, compression).await.unwrap();
+            output.write_all(b"{\"x\": 1}").await.unwrap();
+            output.publish().await.unwrap();
+            let mut text = String::new();
+            open_input(&location)
+                .await
+                .unwrap()
+                .read_to_string(&mut text)
+                .await
+                .unwrap();
+            assert_eq!(text, "{\"x\": 1}", "{name}");
+        }
+        let missing = Location::Path(dir.path().join("missing.json"));
+        assert!(matches!(
+            open_input(&missing).await.err().unwrap(),
+            StorageError::NotFound(_)
+        ));
     }
 
     #[tokio::test]

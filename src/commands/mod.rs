@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod export;
+pub mod import;
 
 use tokio_util::sync::CancellationToken;
 
@@ -19,6 +20,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
     match cli.command {
         Command::Export(args) => export::run(args, &cancel, show_progress).await.map(|_| ()),
+        Command::Import(args) => import::run(args, &cancel, show_progress, cli.global.quiet).await,
         Command::Demo(args) => demo::run(args, &cancel).await,
     }
 }

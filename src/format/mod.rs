@@ -2,6 +2,7 @@
 //! Python exporter's `json.dump(indent=2, ensure_ascii=False)`), and the JSON primitives it uses.
 
 pub mod json;
+pub mod reader;
 pub mod value;
 
 use crate::record::{Batch, Repr, Section, TableSchema};

@@ -115,6 +115,37 @@ fn write_scalar(
             out.push(b'"');
         }
         Repr::Text => write_str(out, cell),
+        Repr::Tagged => write_tagged(out, cell, layout, depth)?,
+    }
+    Ok(())
+}
+
+/// Writes a value read from an export document back as JSON.
+fn write_tagged(
+    out: &mut Vec<u8>,
+    cell: &[u8],
+    layout: Layout,
+    depth: usize,
+) -> Result<(), FormatError> {
+    use crate::record::tag;
+    let Some((&kind, text)) = cell.split_first() else {
+        return Err(FormatError::BadCell {
+            repr: Repr::Tagged,
+            len: 0,
+        });
+    };
+    match kind {
+        tag::STRING => write_str(out, text),
+        tag::NUMBER => out.extend_from_slice(text),
+        tag::TRUE => out.extend_from_slice(b"true"),
+        tag::FALSE => out.extend_from_slice(b"false"),
+        tag::JSON => write_embedded_json(out, text, layout, depth)?,
+        _ => {
+            return Err(FormatError::BadCell {
+                repr: Repr::Tagged,
+                len: cell.len(),
+            })
+        }
     }
     Ok(())
 }

@@ -167,6 +167,7 @@ impl Sink for ExportFileSink {
         Ok(SinkReport {
             target: self.location.to_string(),
             bytes: Some(bytes),
+            models: Vec::new(),
         })
     }
 

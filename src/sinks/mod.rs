@@ -6,6 +6,7 @@
 //! trace of the run; tables arrive in the source's order and rows in the order they were read.
 
 pub mod export_file;
+pub mod postgres;
 
 use std::sync::Arc;
 
@@ -21,6 +22,25 @@ pub struct SinkReport {
     pub target: String,
     /// Bytes stored (after compression), where that applies.
     pub bytes: Option<u64>,
+    /// What happened to each model, for sinks that load into a database.
+    pub models: Vec<ModelOutcome>,
+}
+
+/// What a load did to one model.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModelOutcome {
+    /// Model name.
+    pub model: String,
+    /// Records read from the source.
+    pub records: u64,
+    /// Rows inserted.
+    pub added: u64,
+    /// Existing rows overwritten.
+    pub updated: u64,
+    /// Records left out because the row existed (`skip`).
+    pub skipped: u64,
+    /// Rows deleted first (`clean`).
+    pub deleted: u64,
 }
 
 /// A destination for tables of rows.

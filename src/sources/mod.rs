@@ -4,6 +4,7 @@
 //! The runner pulls from the source, so it owns back-pressure: a source reads ahead at most one
 //! batch.
 
+pub mod export_file;
 pub mod postgres;
 
 use std::sync::Arc;

@@ -1,0 +1,152 @@
+//! `import`: the pipeline export file → postgres, with the seed's modes made safe.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::catalog::Naming;
+use crate::cli::{ImportArgs, ModeArg, NamingArg};
+use crate::error::{Error, Result};
+use crate::pg::ConnectionSettings;
+use crate::pipeline::{run as run_pipeline, RunReport};
+use crate::progress::Progress;
+use crate::sinks::postgres::{ImportMode, PostgresSink, PostgresSinkOptions};
+use crate::sinks::{ModelOutcome, Sink};
+use crate::sources::export_file::{ExportFileSource, ExportFileSourceOptions};
+use crate::storage::Location;
+
+/// The words `--mode clean` asks for, as the seed does.
+pub const CONFIRMATION: &str = "DELETE ALL DATA";
+
+/// Runs `import` from its flags.
+pub async fn run(
+    args: ImportArgs,
+    cancel: &CancellationToken,
+    show_progress: bool,
+    quiet: bool,
+) -> Result<()> {
+    let mode = match args.mode {
+        ModeArg::Skip => ImportMode::Skip,
+        ModeArg::Replace => ImportMode::Replace,
+        ModeArg::Merge => ImportMode::Merge,
+        ModeArg::Clean => ImportMode::Clean,
+    };
+    let location = Location::parse(&args.input)?;
+    if mode == ImportMode::Clean && !args.yes && !args.dry_run && !confirm(&location)? {
+        eprintln!("Import cancelled; nothing was changed.");
+        return Ok(());
+    }
+    let settings = ConnectionSettings::resolve(args.connection.database_url.as_deref())?;
+    let sink_options = PostgresSinkOptions {
+        mode,
+        schemas: args.schemas.clone(),
+        naming: match args.naming {
+            None => Naming::Detect,
+            Some(NamingArg::Cityforge) => Naming::CityForge,
+            Some(NamingArg::Auto) => Naming::Auto,
+        },
+        include: args.include.clone(),
+        exclude: args.exclude.clone(),
+        commit_per_model: args.commit_per_model,
+        dry_run: args.dry_run,
+        ignore_unknown_columns: args.ignore_unknown_columns,
+    };
+    let source_options = ExportFileSourceOptions {
+        location,
+        include: args.include,
+        exclude: args.exclude,
+    };
+    let report = import(
+        &settings,
+        source_options,
+        sink_options,
+        cancel,
+        &Progress::new(show_progress),
+    )
+    .await?;
+    if !quiet {
+        print_summary(&report, args.dry_run);
+    }
+    Ok(())
+}
+
+/// Imports a document: opens it first (a missing file touches nothing), then the database.
+pub async fn import(
+    settings: &ConnectionSettings,
+    source: ExportFileSourceOptions,
+    sink: PostgresSinkOptions,
+    cancel: &CancellationToken,
+    progress: &Progress,
+) -> Result<RunReport> {
+    let location = source.location.clone();
+    let dry_run = sink.dry_run;
+    let mut source = ExportFileSource::open(source).await?;
+    info!(file = %location, database = %settings, "Starting import.");
+    let sink = PostgresSink::open(settings, sink).await?;
+    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
+    let report = run_pipeline(&mut source, sinks, cancel, progress).await?;
+    let outcomes = report
+        .sinks
+        .first()
+        .map(|s| s.models.as_slice())
+        .unwrap_or(&[]);
+    let total = |f: fn(&ModelOutcome) -> u64| outcomes.iter().map(f).sum::<u64>();
+    info!(
+        file = %location,
+        models = outcomes.len(),
+        added = total(|o| o.added),
+        updated = total(|o| o.updated),
+        skipped = total(|o| o.skipped),
+        deleted = total(|o| o.deleted),
+        dry_run,
+        "Import completed."
+    );
+    Ok(report)
+}
+
+/// Asks on the terminal for the words that allow `clean`. Without a terminal it refuses.
+fn confirm(location: &Location) -> Result<bool> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() || *location == Location::Stdio {
+        return Err(Error::Usage(
+            "--mode clean deletes data and needs confirmation, but there is no terminal to ask \
+             on; pass --yes to confirm"
+                .into(),
+        ));
+    }
+    let mut stderr = std::io::stderr();
+    let _ = write!(
+        stderr,
+        "WARNING: --mode clean deletes the existing rows of every imported model.\n\
+         Type '{CONFIRMATION}' to confirm: "
+    );
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    stdin
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::Usage(format!("cannot read the confirmation: {e}")))?;
+    Ok(answer.trim_end_matches(['\n', '\r']) == CONFIRMATION)
+}
+
+fn print_summary(report: &RunReport, dry_run: bool) {
+    let outcomes = report
+        .sinks
+        .first()
+        .map(|s| s.models.as_slice())
+        .unwrap_or(&[]);
+    if dry_run {
+        println!("Dry run: nothing was changed. The import would do:");
+    }
+    println!(
+        "{:<22} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "model", "records", "added", "updated", "skipped", "deleted"
+    );
+    for o in outcomes {
+        println!(
+            "{:<22} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            o.model, o.records, o.added, o.updated, o.skipped, o.deleted
+        );
+    }
+}

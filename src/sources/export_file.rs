@@ -1,0 +1,99 @@
+//! The export-file source: a CityForge export document (plain, gzip or zstd, detected from its
+//! first bytes) read as a stream from a path or stdin.
+//!
+//! The JSON is parsed on a blocking thread (struson) that hands events over a bounded channel, so
+//! memory stays flat whatever the file size. Cells are [`Repr::Tagged`](crate::record::Repr):
+//! the sink decides what each becomes from its own column types.
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::io::SyncIoBridge;
+
+use super::{Event, Source};
+use crate::catalog::model_selected;
+use crate::error::{Error, Result};
+use crate::format::reader::{read_document, ReadError};
+use crate::format::Metadata;
+use crate::record::Section;
+use crate::storage::{open_input, Location};
+
+/// Events in flight between the parser thread and the pipeline.
+const EVENTS_IN_FLIGHT: usize = 4;
+
+/// What to read from an export document.
+#[derive(Clone, Debug)]
+pub struct ExportFileSourceOptions {
+    /// Where the document is.
+    pub location: Location,
+    /// Only these models, when given (`card_tags` follows `Card` and `Tag`).
+    pub include: Option<Vec<String>>,
+    /// Not these models.
+    pub exclude: Vec<String>,
+}
+
+/// Streams the tables of an export document.
+pub struct ExportFileSource {
+    events: mpsc::Receiver<Event>,
+    parser: Option<JoinHandle<Result<Metadata, ReadError>>>,
+    location: Location,
+    metadata: Option<Metadata>,
+}
+
+impl ExportFileSource {
+    /// Opens the document (a missing file fails here, before anything else happens) and starts
+    /// parsing it.
+    pub async fn open(options: ExportFileSourceOptions) -> Result<ExportFileSource> {
+        let input = open_input(&options.location).await?;
+        let (sender, events) = mpsc::channel(EVENTS_IN_FLIGHT);
+        let include = options.include.clone();
+        let exclude = options.exclude.clone();
+        let parser = tokio::task::spawn_blocking(move || {
+            let reader = std::io::BufReader::with_capacity(256 * 1024, SyncIoBridge::new(input));
+            let selected =
+                |_: Section, model: &str| model_selected(model, include.as_deref(), &exclude);
+            read_document(reader, &selected, &mut |event| {
+                sender.blocking_send(event).map_err(|_| ReadError::Stopped)
+            })
+        });
+        Ok(ExportFileSource {
+            events,
+            parser: Some(parser),
+            location: options.location,
+            metadata: None,
+        })
+    }
+
+    /// The document's `export_metadata`, once the whole document has been read.
+    pub fn metadata(&self) -> Option<&Metadata> {
+        self.metadata.as_ref()
+    }
+
+    fn read_error(&self, error: ReadError) -> Error {
+        Error::Read {
+            location: self.location.to_string(),
+            reason: error.to_string(),
+        }
+    }
+}
+
+#[async_trait]
+impl Source for ExportFileSource {
+    async fn next(&mut self) -> Result<Option<Event>> {
+        if let Some(event) = self.events.recv().await {
+            return Ok(Some(event));
+        }
+        // The parser finished: it either read the whole document or failed.
+        let Some(parser) = self.parser.take() else {
+            return Ok(None);
+        };
+        match parser.await {
+            Ok(Ok(metadata)) => {
+                self.metadata = Some(metadata);
+                Ok(None)
+            }
+            Ok(Err(error)) => Err(self.read_error(error)),
+            Err(join) => Err(Error::Internal(format!("the JSON parser failed: {join}"))),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Integration tests of `import` against a real PostgreSQL (one throwaway cluster for this test
+//! binary, a database per test).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod bad_input;
+mod modes;
+mod python;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Output;
+
+use cityforge_data::catalog::{Catalog, Naming};
+use support::{cli, TestDb};
+
+/// md5 of every table's rows (sorted by their text), keyed by table: equal maps mean equal data.
+pub async fn checksums(db: &TestDb) -> BTreeMap<String, String> {
+    let client = db.connect().await;
+    let tables: Vec<String> = client
+        .query(
+            "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition \
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+               AND n.nspname NOT LIKE 'pg_%' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut sums = BTreeMap::new();
+    for table in tables {
+        let sum: Option<String> = client
+            .query_one(
+                &format!(
+                    "SELECT md5(string_agg(t::text, E'\\n' ORDER BY t::text)) || ':' || count(*) \
+                     FROM {table} t"
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        sums.insert(table, sum.unwrap_or_else(|| "empty".into()));
+    }
+    sums
+}
+
+/// Runs `cityforge-data import` against `db` with extra arguments.
+pub fn import(db: &TestDb, file: &Path, args: &[&str]) -> Output {
+    cli()
+        .arg("import")
+        .arg("-i")
+        .arg(file)
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap()
+}
+
+/// Runs `cityforge-data export` of `db` into `file`.
+pub fn export(db: &TestDb, file: &Path, args: &[&str]) {
+    let output = cli()
+        .arg("export")
+        .arg("-o")
+        .arg(file)
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+/// The process's stderr as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts that the import succeeded.
+pub fn assert_ok(output: &Output) {
+    assert!(output.status.success(), "import failed: {}", stderr(output));
+}
+
+/// Inserts one row without giving the serial/identity column in every table that has one: the
+/// sequences must be past the imported ids. Unique text columns get fresh values.
+pub async fn assert_inserts_without_id_work(db: &TestDb) {
+    let client = db.connect().await;
+    let catalog = Catalog::load(&client, &["public".to_owned()], Naming::Auto)
+        .await
+        .unwrap();
+    for table in &catalog.tables {
+        let Some(sequence) = table.sequences.first() else {
+            continue;
+        };
+        let serial = sequence.column;
+        let unique: Vec<usize> = table
+            .unique_keys
+            .iter()
+            .filter(|k| k.len() == 1 && k[0] != serial)
+            .map(|k| k[0])
+            .collect();
+        let columns: Vec<usize> = (0..table.columns.len()).filter(|&c| c != serial).collect();
+        let names: Vec<String> = columns
+            .iter()
+            .map(|&c| format!("\"{}\"", table.columns[c].name))
+            .collect();
+        let values: Vec<String> = columns
+            .iter()
+            .map(|&c| {
+                let name = format!("\"{}\"", table.columns[c].name);
+                if unique.contains(&c) {
+                    "left(md5(random()::text), 30)".to_owned()
+                } else {
+                    name
+                }
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) SELECT {} FROM {} LIMIT 1",
+            table.qualified_name(),
+            names.join(", "),
+            values.join(", "),
+            table.qualified_name()
+        );
+        client
+            .execute(&sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("insert without id into {} failed: {e:?}", table.table));
+    }
+}
