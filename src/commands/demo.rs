@@ -53,7 +53,7 @@ pub async fn run(args: DemoArgs, cancel: &CancellationToken) -> Result<()> {
         .map(|dir| dir.join(&file))
         .unwrap_or_else(|_| file.clone().into());
     println!(
-        "Exported {} records of {} models ({} loaded) in {:.2} s to {} ({}).",
+        "Exported {} records from {} tables ({} loaded) in {:.2} s to {} ({}).",
         report.total_rows(),
         report.models.len(),
         loaded.total(),

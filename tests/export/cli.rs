@@ -127,3 +127,29 @@ fn help_lists_the_seed_flags() {
     let output = cli().arg("frobnicate").output().unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn demo_exports_sample_data_into_the_current_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = cli()
+        .current_dir(dir.path())
+        .args(["demo", "--rows", "300"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let files = files_in(dir.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].starts_with("cityforge_demo_") && files[0].ends_with(".json.gz"));
+    assert!(
+        stdout.contains("Exported 300 records from 21 tables"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&files[0]), "{stdout}");
+    let bytes = std::fs::read(dir.path().join(&files[0])).unwrap();
+    assert_eq!(&bytes[..2], [0x1f, 0x8b]);
+}

@@ -429,3 +429,79 @@ async fn clean_asks_for_confirmation() {
         "confirmed clean removed the row absent from the file"
     );
 }
+
+#[tokio::test]
+async fn stdin_and_commit_per_model() {
+    let source = sample_db("stdinsrc", 600).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("export.json.gz");
+    export(&source, &file, &[]);
+    let target = fresh_db("stdin").await;
+    target
+        .connect()
+        .await
+        .batch_execute(cityforge_data::sample::CITYFORGE_SCHEMA_SQL)
+        .await
+        .unwrap();
+    let output = cli()
+        .args(["import", "-i", "-", "--commit-per-model", "-q"])
+        .env("DATABASE_URL", &target.url)
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    assert!(output.stdout.is_empty(), "-q prints no summary");
+    assert_eq!(checksums(&target).await, checksums(&source).await);
+    assert_inserts_without_id_work(&target).await;
+}
+
+#[tokio::test]
+async fn sigterm_mid_import_rolls_back() {
+    let source = sample_db("sigsrc", 800).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("export.json");
+    export(&source, &file, &[]);
+    let target = sample_db("sigimport", 400).await;
+    let before = checksums(&target).await;
+    let locker = target.connect().await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE token_blacklist IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let child = cli()
+        .args(["import", "--mode", "clean", "--yes", "-i"])
+        .arg(&file)
+        .env("DATABASE_URL", &target.url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let admin = admin().await;
+    let started = Instant::now();
+    let locker_pid = locker_pid(&locker).await;
+    loop {
+        let blocked = admin
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock' \
+                 AND pid <> $2",
+                &[&target.name, &locker_pid],
+            )
+            .await
+            .unwrap();
+        if blocked.is_some() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "import never blocked"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(143), "{}", stderr(&output));
+    locker.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(checksums(&target).await, before);
+}
