@@ -45,8 +45,14 @@ pub enum Command {
     Export(ExportArgs),
     /// Import a CityForge export document into the database (one transaction, any model order).
     Import(ImportArgs),
+    /// Run a pipeline file: a source, sanitizing transforms, one or more sinks.
+    Run(RunArgs),
+    /// Check pipeline files without moving data (with --connect, also against the source).
+    Check(CheckArgs),
     /// Start a throwaway PostgreSQL, load sample CityForge data, export it to a gzip file here.
     Demo(DemoArgs),
+    /// Check an export against its .sha256 file, parse it whole and print per-model record counts.
+    Verify(VerifyArgs),
 }
 
 /// Where the database is.
@@ -61,10 +67,19 @@ pub struct ConnectionArgs {
 /// Flags of `export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Output location: a file path, or - for standard output
+    /// Output location: a file path, - for standard output, or an s3://, gs://, az://, file://
+    /// URL; {timestamp} and {date} expand to the UTC time
     /// [default: data_export_YYYYMMDD_HHMMSS.json in the current folder].
     #[arg(short, long, value_name = "LOCATION")]
     pub output: Option<String>,
+    /// After a successful export, keep only the newest N exports matching the output's pattern
+    /// (with their .sha256); the output needs {timestamp} or {date} in its file name.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep_last: Option<u64>,
+    /// After a successful export, delete the exports matching the output's pattern that are
+    /// older than D days (by the time in their names); with --keep-last, either rule keeps one.
+    #[arg(long, value_name = "D")]
+    pub keep_days: Option<u64>,
     /// Models to leave out, comma-separated (e.g. IndexingJob,TokenBlacklist).
     #[arg(short, long, value_delimiter = ',', value_name = "M1,M2")]
     pub exclude: Vec<String>,
@@ -101,8 +116,8 @@ pub struct ExportArgs {
 /// Flags of `import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The export document: a file path (plain, gzip or zstd, detected from its content) or - for
-    /// standard input.
+    /// The export document: a file path or an s3://, gs://, az://, file:// URL (plain, gzip or
+    /// zstd, detected from its content), or - for standard input.
     #[arg(short, long, value_name = "LOCATION")]
     pub input: String,
     /// What to do with rows that already exist.
@@ -174,6 +189,40 @@ pub enum NamingArg {
     Cityforge,
     /// Every table under its table name, parents before children.
     Auto,
+}
+
+/// Flags of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The pipeline file (TOML).
+    pub file: std::path::PathBuf,
+    /// Print the plan (models, row estimates, transforms per column, sinks); move no data.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Confirm postgres sinks in clean mode that have no `confirm` in the file.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// Flags of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Pipeline files (TOML).
+    #[arg(required = true)]
+    pub files: Vec<std::path::PathBuf>,
+    /// Also resolve the variables and read the source's catalog (read-only) to check models,
+    /// columns and the strict policy: the check for the application's CI.
+    #[arg(long)]
+    pub connect: bool,
+}
+
+/// Arguments of `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The export: a file path or an s3://, gs://, az://, file:// URL; its checksum is read from
+    /// LOCATION.sha256.
+    #[arg(value_name = "LOCATION")]
+    pub location: String,
 }
 
 /// Flags of `demo`.

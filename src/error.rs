@@ -60,6 +60,12 @@ pub enum Error {
     /// The command line asks for something impossible.
     #[error("{0}")]
     Usage(String),
+    /// A transform failed on a value.
+    #[error(transparent)]
+    Transform(#[from] crate::transforms::TransformError),
+    /// A pipeline file is invalid.
+    #[error(transparent)]
+    Pipeline(#[from] crate::pipeline::config::PipelineError),
     /// Starting the throwaway PostgreSQL of `demo` failed.
     #[error(transparent)]
     LocalPg(#[from] crate::local_pg::LocalPgError),

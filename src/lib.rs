@@ -42,3 +42,4 @@ pub mod signals;
 pub mod sinks;
 pub mod sources;
 pub mod storage;
+pub mod transforms;

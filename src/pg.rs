@@ -339,6 +339,22 @@ impl ConnectionSettings {
         Ok(client)
     }
 
+    /// Asks the server to cancel whatever `client`'s connection is running (a query blocked on a
+    /// lock, say), so the connection can roll back and close. Best effort.
+    pub async fn cancel(&self, token: &tokio_postgres::CancelToken) {
+        let done = if self.ssl_mode == SslMode::Disable {
+            token.cancel_query(tokio_postgres::NoTls).await.is_ok()
+        } else {
+            match self.tls_connector() {
+                Ok(tls) => token.cancel_query(tls).await.is_ok(),
+                Err(_) => false,
+            }
+        };
+        if !done {
+            tracing::debug!(server = %self.server(), "Could not cancel the running query.");
+        }
+    }
+
     fn tls_connector(&self) -> Result<tokio_postgres_rustls::MakeRustlsConnect, PgError> {
         let tls_error = |reason: String| PgError::Tls {
             server: self.server(),

@@ -26,8 +26,17 @@ pub fn install(cancel: CancellationToken) -> std::io::Result<()> {
             _ = terminate.recv() => 15,
         };
         LAST.store(code, Ordering::SeqCst);
-        tracing::warn!(signal = last_signal(), "Interrupted; aborting.");
+        tracing::warn!(
+            signal = last_signal(),
+            "Interrupted; aborting (a second signal exits at once)."
+        );
         cancel.cancel();
+        // A second signal: leave now. Nothing is committed or published on this path either;
+        // at worst a temporary file stays behind.
+        tokio::select! {
+            _ = interrupt.recv() => std::process::exit(130),
+            _ = terminate.recv() => std::process::exit(143),
+        }
     });
     Ok(())
 }

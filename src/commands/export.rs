@@ -5,7 +5,7 @@ use tracing::info;
 
 use crate::catalog::Naming;
 use crate::cli::{CompressArg, ExportArgs, NamingArg};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::format::{Layout, Metadata};
 use crate::pg::ConnectionSettings;
 use crate::pipeline::{run as run_pipeline, RunReport};
@@ -13,7 +13,9 @@ use crate::progress::Progress;
 use crate::sinks::export_file::{ExportFileOptions, ExportFileSink};
 use crate::sinks::Sink;
 use crate::sources::postgres::{PostgresSource, PostgresSourceOptions};
-use crate::storage::{Compression, Location};
+use crate::storage::{
+    apply_retention, check_retention_pattern, expand_placeholders, Compression, Location, Retention,
+};
 
 /// Everything an export needs besides the connection.
 #[derive(Clone, Debug)]
@@ -26,8 +28,13 @@ pub struct ExportOptions {
 
 impl ExportOptions {
     /// Builds the options from `export`'s flags.
+    /// `{timestamp}` and `{date}` in `--output` expand to the current UTC time.
     pub fn from_args(args: &ExportArgs) -> Result<ExportOptions> {
-        let location = Location::parse(&args.output.clone().unwrap_or_else(default_output))?;
+        let output = match &args.output {
+            Some(output) => expand_placeholders(output, chrono::Utc::now().naive_utc()),
+            None => default_output(),
+        };
+        let location = Location::parse(&output)?;
         let compression = match args.compress {
             Some(CompressArg::Gzip) => Compression::Gzip,
             Some(CompressArg::Zstd) => Compression::Zstd,
@@ -45,6 +52,7 @@ impl ExportOptions {
                 include: args.include.clone(),
                 exclude: args.exclude.clone(),
                 sort: args.sort,
+                filters: Default::default(),
             },
             output: ExportFileOptions {
                 location,
@@ -67,15 +75,37 @@ pub fn default_output() -> String {
     )
 }
 
-/// Runs `export` from its flags.
+/// The pattern of the default output name, for retention.
+const DEFAULT_PATTERN: &str = "data_export_{timestamp}.json";
+
+/// Runs `export` from its flags; then, only if it succeeded, `--keep-last`/`--keep-days`.
 pub async fn run(
     args: ExportArgs,
     cancel: &CancellationToken,
     show_progress: bool,
 ) -> Result<RunReport> {
+    let retention = Retention {
+        keep_last: args.keep_last.map(|n| n as usize),
+        keep_days: args.keep_days,
+    };
+    let pattern = args.output.as_deref().unwrap_or(DEFAULT_PATTERN).to_owned();
+    if retention.is_active() {
+        check_retention_pattern(&pattern).map_err(|e| Error::Usage(e.to_string()))?;
+    }
     let settings = ConnectionSettings::resolve(args.connection.database_url.as_deref())?;
     let options = ExportOptions::from_args(&args)?;
-    export(&settings, options, cancel, &Progress::new(show_progress)).await
+    let written = options.output.location.clone();
+    let report = export(&settings, options, cancel, &Progress::new(show_progress)).await?;
+    if retention.is_active() {
+        let deleted = apply_retention(&pattern, &written, retention).await?;
+        info!(
+            deleted = deleted.len(),
+            keep_last = ?retention.keep_last,
+            keep_days = ?retention.keep_days,
+            "Retention applied."
+        );
+    }
+    Ok(report)
 }
 
 /// Exports a database: opens the snapshot first (so a database error creates no file), then
@@ -92,7 +122,7 @@ pub async fn export(
     let location = options.output.location.clone();
     let sink = ExportFileSink::create(options.output, &metadata).await?;
     let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
-    let report = run_pipeline(&mut source, sinks, cancel, progress).await?;
+    let report = run_pipeline(&mut source, &[], sinks, cancel, progress).await?;
     let size = report.sinks.first().and_then(|s| s.bytes).unwrap_or(0);
     info!(
         file = %location,

@@ -85,7 +85,7 @@ pub async fn import(
     info!(file = %location, database = %settings, "Starting import.");
     let sink = PostgresSink::open(settings, sink).await?;
     let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
-    let report = run_pipeline(&mut source, sinks, cancel, progress).await?;
+    let report = run_pipeline(&mut source, &[], sinks, cancel, progress).await?;
     let outcomes = report
         .sinks
         .first()

@@ -3,6 +3,8 @@
 pub mod demo;
 pub mod export;
 pub mod import;
+pub mod pipeline;
+pub mod verify;
 
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +23,9 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Export(args) => export::run(args, &cancel, show_progress).await.map(|_| ()),
         Command::Import(args) => import::run(args, &cancel, show_progress, cli.global.quiet).await,
+        Command::Run(args) => pipeline::run(args, &cancel, show_progress).await,
+        Command::Check(args) => pipeline::check(args).await,
         Command::Demo(args) => demo::run(args, &cancel).await,
+        Command::Verify(args) => verify::run(args, &cancel).await,
     }
 }

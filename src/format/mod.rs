@@ -211,8 +211,19 @@ impl DocumentWriter {
         table: &TableSchema,
         batch: &Batch,
     ) -> Result<(), FormatError> {
+        self.write_rows(out, table, batch, 0..batch.rows())
+    }
+
+    /// Writes some rows of a batch as records (so a caller can drain `out` between slices).
+    pub fn write_rows(
+        &mut self,
+        out: &mut Vec<u8>,
+        table: &TableSchema,
+        batch: &Batch,
+        rows: std::ops::Range<usize>,
+    ) -> Result<(), FormatError> {
         let layout = self.layout;
-        for row in 0..batch.rows() {
+        for row in rows {
             if self.rows_in_table > 0 {
                 out.push(b',');
             }

@@ -119,6 +119,17 @@ pub fn read_document<R: Read>(
     selected: &dyn Fn(Section, &str) -> bool,
     emit: &mut dyn FnMut(Event) -> Result<(), ReadError>,
 ) -> Result<Metadata, ReadError> {
+    read_document_with(input, selected, &mut |_| {}, emit)
+}
+
+/// [`read_document`], also calling `on_metadata` as soon as `export_metadata` has been read
+/// (before the models when the document starts with it, as both exporters write it).
+pub fn read_document_with<R: Read>(
+    input: R,
+    selected: &dyn Fn(Section, &str) -> bool,
+    on_metadata: &mut dyn FnMut(&Metadata),
+    emit: &mut dyn FnMut(Event) -> Result<(), ReadError>,
+) -> Result<Metadata, ReadError> {
     let settings = ReaderSettings {
         track_path: false,
         ..ReaderSettings::default()
@@ -137,7 +148,11 @@ pub fn read_document<R: Read>(
     while json.has_next()? {
         let key = json.next_name_owned()?;
         match key.as_str() {
-            "export_metadata" => metadata = Some(read_metadata(&mut json)?),
+            "export_metadata" => {
+                let read = read_metadata(&mut json)?;
+                on_metadata(&read);
+                metadata = Some(read);
+            }
             "data" | "relationships" => {
                 let section = if key == "data" {
                     saw_data = true;

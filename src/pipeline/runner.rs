@@ -1,5 +1,6 @@
-//! The runner: pulls events from the source and hands them to every sink, then publishes all
-//! sinks or aborts all of them.
+//! The runner: pulls events from the source, passes each batch through the transforms in order,
+//! hands it to every sink (one read of the source feeds them all), then prepares every sink and
+//! publishes all of them, or aborts all of them.
 //!
 //! On any error, or when the cancellation token fires (SIGINT/SIGTERM), every sink is aborted:
 //! no partial output is left behind and nothing is committed.
@@ -14,6 +15,7 @@ use crate::progress::Progress;
 use crate::record::TableSchema;
 use crate::sinks::{Sink, SinkReport};
 use crate::sources::{Event, Source};
+use crate::transforms::Transform;
 
 /// Rows moved for one model.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +47,7 @@ impl RunReport {
 #[instrument(skip_all)]
 pub async fn run(
     source: &mut dyn Source,
+    transforms: &[Box<dyn Transform>],
     mut sinks: Vec<Box<dyn Sink>>,
     cancel: &CancellationToken,
     progress: &Progress,
@@ -53,10 +56,20 @@ pub async fn run(
     let pumped = tokio::select! {
         biased;
         _ = cancel.cancelled() => Err(interruption()),
-        result = pump(source, &mut sinks, &mut models, progress) => result,
+        result = pump(source, transforms, &mut sinks, &mut models, progress) => result,
     };
     progress.finish();
-    if let Err(error) = pumped {
+    let prepared = match pumped {
+        Ok(()) => {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => Err(interruption()),
+                result = prepare(&mut sinks) => result,
+            }
+        }
+        Err(error) => Err(error),
+    };
+    if let Err(error) = prepared {
         for sink in sinks {
             sink.abort().await;
         }
@@ -91,8 +104,16 @@ fn interruption() -> Error {
     Error::Interrupted(crate::signals::last_signal())
 }
 
+async fn prepare(sinks: &mut [Box<dyn Sink>]) -> Result<()> {
+    for sink in sinks.iter_mut() {
+        sink.prepare().await?;
+    }
+    Ok(())
+}
+
 async fn pump(
     source: &mut dyn Source,
+    transforms: &[Box<dyn Transform>],
     sinks: &mut [Box<dyn Sink>],
     models: &mut Vec<ModelCount>,
     progress: &Progress,
@@ -111,11 +132,16 @@ async fn pump(
                 });
                 table = Some(schema);
             }
-            Event::Rows(batch) => {
+            Event::Rows(mut batch) => {
+                let rows = batch.rows() as u64;
+                if let Some(schema) = &table {
+                    for transform in transforms {
+                        transform.apply(schema, &mut batch)?;
+                    }
+                }
                 for sink in sinks.iter_mut() {
                     sink.write_batch(&batch).await?;
                 }
-                let rows = batch.rows() as u64;
                 if let Some(count) = models.last_mut() {
                     count.rows += rows;
                 }
@@ -126,6 +152,7 @@ async fn pump(
                     sink.end_table().await?;
                 }
                 if let (Some(schema), Some(count)) = (table.take(), models.last()) {
+                    // Rows read from the source (before any filter).
                     info!(model = %schema.model, rows = count.rows, "Model complete.");
                 }
             }

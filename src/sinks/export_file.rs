@@ -22,6 +22,10 @@ use crate::storage::{Compression, Location, Output, StorageError};
 const CHUNK_BYTES: usize = 256 * 1024;
 /// Chunks in flight between the encoder and the writer.
 const CHUNKS_IN_FLIGHT: usize = 4;
+/// Rows encoded between two checks of the buffer size.
+const ROWS_PER_SLICE: usize = 64;
+/// A returned buffer larger than this (it held a huge cell) is freed rather than reused.
+const MAX_REUSED_CAPACITY: usize = CHUNK_BYTES * 4;
 
 /// How to write the export document.
 #[derive(Clone, Debug)]
@@ -78,11 +82,11 @@ impl ExportFileSink {
             return Ok(());
         }
         let next = match self.spare.try_recv() {
-            Ok(mut spare) => {
+            Ok(mut spare) if spare.capacity() <= MAX_REUSED_CAPACITY => {
                 spare.clear();
                 spare
             }
-            Err(_) => Vec::with_capacity(CHUNK_BYTES * 2),
+            _ => Vec::with_capacity(CHUNK_BYTES * 2),
         };
         let full = std::mem::replace(&mut self.buffer, next);
         if self.chunks.send(Chunk::Bytes(full)).await.is_err() {
@@ -129,8 +133,9 @@ async fn write_chunks(
             Chunk::Finish => return output.publish().await,
         }
     }
-    // The sender went away without `Finish`: abort. Dropping the output removes the temp file.
-    output.discard();
+    // The sender went away without `Finish`: abort (removes the temporary file, aborts the
+    // multipart upload and waits until its parts are deleted).
+    output.abort().await;
     Ok(0)
 }
 
@@ -145,10 +150,19 @@ impl Sink for ExportFileSink {
     async fn write_batch(&mut self, batch: &Batch) -> Result<()> {
         let table = self
             .table
-            .as_ref()
+            .clone()
             .ok_or_else(|| Error::Internal("rows arrived before their table".into()))?;
-        self.writer.write_batch(&mut self.buffer, table, batch)?;
-        self.flush(false).await
+        // Encode a slice of rows at a time and hand the buffer on whenever it is full, so the
+        // buffer stays near CHUNK_BYTES whatever the batch size.
+        let mut start = 0;
+        while start < batch.rows() {
+            let end = (start + ROWS_PER_SLICE).min(batch.rows());
+            self.writer
+                .write_rows(&mut self.buffer, &table, batch, start..end)?;
+            self.flush(false).await?;
+            start = end;
+        }
+        Ok(())
     }
 
     async fn end_table(&mut self) -> Result<()> {

@@ -4,6 +4,8 @@
 //! Guarantees every sink gives: nothing it writes is visible to anyone until `finish` returns
 //! (a file is renamed into place, a transaction commits); `abort` removes or rolls back every
 //! trace of the run; tables arrive in the source's order and rows in the order they were read.
+//! The runner calls `prepare` on every sink before `finish` on any, so the heavy, failure-prone
+//! work of all sinks is done before the first result becomes visible.
 
 pub mod export_file;
 pub mod postgres;
@@ -52,6 +54,12 @@ pub trait Sink: Send {
     async fn write_batch(&mut self, batch: &Batch) -> Result<()>;
     /// The current table is complete.
     async fn end_table(&mut self) -> Result<()>;
+    /// Does all remaining work that can fail, short of making the result visible (a database
+    /// sink loads and checks everything but does not commit). The runner prepares every sink
+    /// before finishing any, so one failing sink leaves the others unpublished.
+    async fn prepare(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Makes the result visible (publishes the file, commits the transaction).
     async fn finish(self: Box<Self>) -> Result<SinkReport>;
     /// Discards everything written; never fails, logs what it could not clean up.

@@ -76,6 +76,8 @@ struct Staged {
 
 struct Copying {
     sink: Pin<Box<CopyInSink<Bytes>>>,
+    /// The table as the source describes it (the cells' representations).
+    source: Arc<TableSchema>,
     buffer: BytesMut,
     /// For each source column: the target column index, or None when dropped.
     map: Vec<Option<usize>>,
@@ -90,6 +92,10 @@ pub struct PostgresSink {
     staged: Vec<Staged>,
     copying: Option<Copying>,
     target: String,
+    /// Set by `prepare`: the load is done and waits for the commit.
+    outcomes: Option<Vec<ModelOutcome>>,
+    /// To cancel a statement still running when the load is aborted.
+    settings: ConnectionSettings,
 }
 
 fn db_error(model: &str, error: &tokio_postgres::Error) -> Error {
@@ -126,6 +132,8 @@ impl PostgresSink {
             staged: Vec::new(),
             copying: None,
             target: settings.to_string(),
+            outcomes: None,
+            settings: settings.clone(),
         })
     }
 
@@ -932,6 +940,7 @@ impl Sink for PostgresSink {
         });
         self.copying = Some(Copying {
             sink: Box::pin(sink),
+            source: source.clone(),
             buffer: BytesMut::with_capacity(COPY_CHUNK * 2),
             map,
             staged: self.staged.len() - 1,
@@ -950,10 +959,14 @@ impl Sink for PostgresSink {
             copying
                 .buffer
                 .put_slice(number.format(staged.records).as_bytes());
-            for (cell, target) in batch.row(row).zip(&copying.map) {
+            for ((cell, target), from) in batch
+                .row(row)
+                .zip(&copying.map)
+                .zip(&copying.source.columns)
+            {
                 let Some(target) = target else { continue };
                 copying.buffer.put_u8(b'\t');
-                write_copy_field(&mut copying.buffer, cell, &table.columns[*target]).map_err(
+                write_field(&mut copying.buffer, cell, from, &table.columns[*target]).map_err(
                     |reason| Error::Record {
                         model: table.model.clone(),
                         record: format!("record {}", staged.records),
@@ -977,8 +990,17 @@ impl Sink for PostgresSink {
         Ok(())
     }
 
-    async fn finish(mut self: Box<Self>) -> Result<SinkReport> {
+    async fn prepare(&mut self) -> Result<()> {
         let outcomes = self.load().await?;
+        self.outcomes = Some(outcomes);
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<SinkReport> {
+        let outcomes = match self.outcomes.take() {
+            Some(outcomes) => outcomes,
+            None => self.load().await?,
+        };
         if self.options.dry_run {
             self.client
                 .batch_execute("ROLLBACK")
@@ -995,14 +1017,107 @@ impl Sink for PostgresSink {
     }
 
     async fn abort(self: Box<Self>) {
-        // Dropping the COPY and the connection rolls the transaction back; say so explicitly
-        // when the connection still works.
+        // A statement may still run on the server (an interrupted load waiting for a lock):
+        // cancel it, then roll back. Nothing was committed either way; the timeout only keeps a
+        // stuck server from holding up the exit.
         let PostgresSink {
-            client, copying, ..
+            client,
+            copying,
+            settings,
+            ..
         } = *self;
         drop(copying);
-        let _ = client.batch_execute("ROLLBACK").await;
+        settings.cancel(&client.cancel_token()).await;
+        let rollback = client.batch_execute("ROLLBACK");
+        if tokio::time::timeout(std::time::Duration::from_secs(10), rollback)
+            .await
+            .is_err()
+        {
+            tracing::warn!(database = %settings, "The rollback did not answer; closing the connection.");
+        }
     }
+}
+
+/// Writes one cell, in the representation of the source column `from`, as a COPY text field for
+/// the target column `to`.
+fn write_field(
+    out: &mut BytesMut,
+    cell: Option<&[u8]>,
+    from: &Column,
+    to: &Column,
+) -> Result<(), String> {
+    let Some(bytes) = cell else {
+        out.put_slice(b"\\N");
+        return Ok(());
+    };
+    if from.array {
+        return write_via_json(out, bytes, from, to);
+    }
+    let mut ints = itoa::Buffer::new();
+    let fixed = |n: usize| -> Result<&[u8], String> {
+        if bytes.len() == n {
+            Ok(bytes)
+        } else {
+            Err(format!("a {:?} value of {} bytes", from.repr, bytes.len()))
+        }
+    };
+    match from.repr {
+        Repr::Tagged => return write_copy_field(out, cell, to),
+        Repr::Text | Repr::Numeric | Repr::Json => copy_escape(out, bytes),
+        Repr::Bool => out.put_slice(if fixed(1)?[0] != 0 { b"true" } else { b"false" }),
+        Repr::Int2 => {
+            let v = i16::from_be_bytes(fixed(2)?.try_into().unwrap_or_default());
+            out.put_slice(ints.format(v).as_bytes());
+        }
+        Repr::Int4 => {
+            let v = i32::from_be_bytes(fixed(4)?.try_into().unwrap_or_default());
+            out.put_slice(ints.format(v).as_bytes());
+        }
+        Repr::Int8 => {
+            let v = i64::from_be_bytes(fixed(8)?.try_into().unwrap_or_default());
+            out.put_slice(ints.format(v).as_bytes());
+        }
+        _ => return write_via_json(out, bytes, from, to),
+    }
+    Ok(())
+}
+
+/// Other representations: encode as the document would, then load that value.
+fn write_via_json(
+    out: &mut BytesMut,
+    bytes: &[u8],
+    from: &Column,
+    to: &Column,
+) -> Result<(), String> {
+    let mut json = Vec::new();
+    crate::format::value::write_value(
+        &mut json,
+        from.repr,
+        from.array,
+        bytes,
+        crate::format::Layout::Compact,
+        0,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut tagged = Vec::with_capacity(json.len() + 1);
+    match json.first() {
+        Some(b'"') => {
+            let text: String = serde_json::from_slice(&json).map_err(|e| e.to_string())?;
+            tagged.push(tag::STRING);
+            tagged.extend_from_slice(text.as_bytes());
+        }
+        Some(b'[') | Some(b'{') => {
+            tagged.push(tag::JSON);
+            tagged.extend_from_slice(&json);
+        }
+        Some(b't') => tagged.push(tag::TRUE),
+        Some(b'f') => tagged.push(tag::FALSE),
+        _ => {
+            tagged.push(tag::NUMBER);
+            tagged.extend_from_slice(&json);
+        }
+    }
+    write_copy_field(out, Some(&tagged), to)
 }
 
 /// Writes one cell of a document (a tagged value) as a COPY text field for `column`.

@@ -13,7 +13,7 @@ use tokio_util::io::SyncIoBridge;
 use super::{Event, Source};
 use crate::catalog::model_selected;
 use crate::error::{Error, Result};
-use crate::format::reader::{read_document, ReadError};
+use crate::format::reader::{read_document_with, ReadError};
 use crate::format::Metadata;
 use crate::record::Section;
 use crate::storage::{open_input, Location};
@@ -35,6 +35,9 @@ pub struct ExportFileSourceOptions {
 /// Streams the tables of an export document.
 pub struct ExportFileSource {
     events: mpsc::Receiver<Event>,
+    /// An event taken by [`early_metadata`](Self::early_metadata), handed out next.
+    peeked: Option<Event>,
+    early: std::sync::Arc<std::sync::Mutex<Option<Metadata>>>,
     parser: Option<JoinHandle<Result<Metadata, ReadError>>>,
     location: Location,
     metadata: Option<Metadata>,
@@ -48,16 +51,25 @@ impl ExportFileSource {
         let (sender, events) = mpsc::channel(EVENTS_IN_FLIGHT);
         let include = options.include.clone();
         let exclude = options.exclude.clone();
+        let early = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let early_slot = early.clone();
         let parser = tokio::task::spawn_blocking(move || {
             let reader = std::io::BufReader::with_capacity(256 * 1024, SyncIoBridge::new(input));
             let selected =
                 |_: Section, model: &str| model_selected(model, include.as_deref(), &exclude);
-            read_document(reader, &selected, &mut |event| {
+            let mut on_metadata = |metadata: &Metadata| {
+                if let Ok(mut slot) = early_slot.lock() {
+                    *slot = Some(metadata.clone());
+                }
+            };
+            read_document_with(reader, &selected, &mut on_metadata, &mut |event| {
                 sender.blocking_send(event).map_err(|_| ReadError::Stopped)
             })
         });
         Ok(ExportFileSource {
             events,
+            peeked: None,
+            early,
             parser: Some(parser),
             location: options.location,
             metadata: None,
@@ -67,6 +79,15 @@ impl ExportFileSource {
     /// The document's `export_metadata`, once the whole document has been read.
     pub fn metadata(&self) -> Option<&Metadata> {
         self.metadata.as_ref()
+    }
+
+    /// The document's `export_metadata` when it comes before the first model (as both exporters
+    /// write it); reads ahead one event to find out.
+    pub async fn early_metadata(&mut self) -> Result<Option<Metadata>> {
+        if self.peeked.is_none() {
+            self.peeked = self.next().await?;
+        }
+        Ok(self.early.lock().ok().and_then(|slot| slot.clone()))
     }
 
     fn read_error(&self, error: ReadError) -> Error {
@@ -80,6 +101,9 @@ impl ExportFileSource {
 #[async_trait]
 impl Source for ExportFileSource {
     async fn next(&mut self) -> Result<Option<Event>> {
+        if let Some(event) = self.peeked.take() {
+            return Ok(Some(event));
+        }
         if let Some(event) = self.events.recv().await {
             return Ok(Some(event));
         }

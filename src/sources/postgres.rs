@@ -37,6 +37,8 @@ pub struct PostgresSourceOptions {
     pub exclude: Vec<String>,
     /// Rows ordered by primary key (all columns without one) instead of physical order.
     pub sort: bool,
+    /// SQL conditions a row must meet, per model (filters pushed down into the query).
+    pub filters: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// Reads the selected tables of a database from one snapshot.
@@ -45,6 +47,7 @@ pub struct PostgresSource {
     catalog: Catalog,
     database: String,
     sort: bool,
+    filters: std::collections::BTreeMap<String, Vec<String>>,
     next_table: usize,
     current: Option<TableReader>,
     finished: bool,
@@ -91,6 +94,7 @@ impl PostgresSource {
             catalog,
             database,
             sort: options.sort,
+            filters: options.filters,
             next_table: 0,
             current: None,
             finished: false,
@@ -108,7 +112,12 @@ impl PostgresSource {
     }
 
     async fn start_table(&mut self, schema: TableSchema) -> Result<Arc<TableSchema>> {
-        let sql = copy_sql(&schema, self.sort);
+        let conditions = self
+            .filters
+            .get(&schema.model)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let sql = copy_sql(&schema, self.sort, conditions);
         debug!(model = %schema.model, sql = %sql, "Reading model.");
         let stream = self
             .client
@@ -184,8 +193,8 @@ impl Source for PostgresSource {
     }
 }
 
-/// The `COPY … TO STDOUT` statement that reads a table.
-pub fn copy_sql(table: &TableSchema, sort: bool) -> String {
+/// The `COPY … TO STDOUT` statement that reads a table (rows meeting every condition).
+pub fn copy_sql(table: &TableSchema, sort: bool, conditions: &[String]) -> String {
     let columns: Vec<String> = table
         .columns
         .iter()
@@ -204,6 +213,11 @@ pub fn copy_sql(table: &TableSchema, sort: bool) -> String {
         columns.join(", "),
         table.qualified_name()
     );
+    if !conditions.is_empty() {
+        let all: Vec<String> = conditions.iter().map(|c| format!("({c})")).collect();
+        sql.push_str(" WHERE ");
+        sql.push_str(&all.join(" AND "));
+    }
     if sort {
         let keys: Vec<String> = if table.primary_key.is_empty() {
             table

@@ -24,8 +24,10 @@ async fn seed_variables_default_name_private_mode_and_summary() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let files = files_in(dir.path());
-    assert_eq!(files.len(), 1, "{files:?}");
+    // The export and its .sha256 sidecar.
+    assert_eq!(files.len(), 2, "{files:?}");
     let name = &files[0];
+    assert_eq!(files[1], format!("{name}.sha256"));
     // data_export_YYYYMMDD_HHMMSS.json
     assert!(
         name.starts_with("data_export_") && name.ends_with(".json"),
@@ -143,7 +145,9 @@ fn demo_exports_sample_data_into_the_current_folder() {
         String::from_utf8_lossy(&output.stderr)
     );
     let files = files_in(dir.path());
-    assert_eq!(files.len(), 1, "{files:?}");
+    // The export and its .sha256 sidecar.
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert_eq!(files[1], format!("{}.sha256", files[0]));
     assert!(files[0].starts_with("cityforge_demo_") && files[0].ends_with(".json.gz"));
     assert!(
         stdout.contains("Exported 300 records from 21 tables"),

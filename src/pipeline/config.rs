@@ -1,0 +1,464 @@
+//! The pipeline file (TOML): a source, transforms applied in order, one or more sinks, and the
+//! privacy policy. `${VAR}` and `${VAR:-default}` are read from the environment so secrets stay
+//! out of the repository. Every error carries the file, line and column it is about.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::transforms::TransformConfig;
+
+/// Errors in a pipeline file, each pointing at a place in it.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Something is wrong at a place in the file.
+    #[error("{file}:{line}:{column}: {message}")]
+    At {
+        /// The pipeline file.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Environment variables without a value or default, at run time.
+    #[error("{file}: {}", .vars.iter().map(|v| format!("line {}: ${{{}}} is not set and has no default", v.line, v.name)).collect::<Vec<_>>().join("; "))]
+    Unset {
+        /// The pipeline file.
+        file: String,
+        /// The variables.
+        vars: Vec<UnsetVar>,
+    },
+    /// The file cannot be read.
+    #[error("cannot read pipeline file {file}: {reason}")]
+    Io {
+        /// The pipeline file.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// An environment variable the file needs but that has no value (and no default).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnsetVar {
+    /// Variable name.
+    pub name: String,
+    /// 1-based line where it is used.
+    pub line: usize,
+}
+
+/// A parsed pipeline file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Where rows come from.
+    pub source: Spanned<SourceConfig>,
+    /// Rewrites and filters, applied in order.
+    #[serde(default)]
+    pub transforms: Vec<Spanned<TransformConfig>>,
+    /// Where rows go: every sink gets the same rows from one read of the source.
+    pub sinks: Vec<Spanned<SinkConfig>>,
+    /// The privacy policy.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+}
+
+/// The source of a pipeline.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SourceConfig {
+    /// A PostgreSQL database, read from one snapshot.
+    Postgres(PostgresSourceConfig),
+    /// An export document (plain, gzip or zstd).
+    ExportFile(ExportFileSourceConfig),
+}
+
+/// `[source] type = "postgres"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSourceConfig {
+    /// Connection URL; default: `DATABASE_URL` or the `POSTGRES_*` variables.
+    pub url: Option<String>,
+    /// Schemas to read (default `["public"]`).
+    #[serde(default, alias = "schema")]
+    pub schemas: Vec<String>,
+    /// `cityforge` or `auto` (default: detected).
+    pub naming: Option<NamingConfig>,
+    /// Only these models.
+    pub include: Option<Vec<String>>,
+    /// Not these models.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Rows ordered by primary key.
+    #[serde(default)]
+    pub sort: bool,
+}
+
+/// `[source] type = "export_file"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportFileSourceConfig {
+    /// Where the document is: a path, `-`, or an object-store URL (`s3://bucket/key`…).
+    pub location: String,
+    /// Object-store settings besides the environment (`endpoint`, `region`, `allow_http`…).
+    #[serde(default)]
+    pub store: BTreeMap<String, String>,
+    /// Only these models.
+    pub include: Option<Vec<String>>,
+    /// Not these models.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+/// Model naming in a pipeline file.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NamingConfig {
+    /// The CityForge preset.
+    Cityforge,
+    /// Table names.
+    Auto,
+}
+
+/// A sink of a pipeline.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SinkConfig {
+    /// An export document.
+    ExportFile(ExportFileSinkConfig),
+    /// A PostgreSQL database, loaded under an import mode.
+    Postgres(PostgresSinkConfig),
+}
+
+/// `[[sinks]] type = "export_file"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportFileSinkConfig {
+    /// Where to write: a path, `-`, or an object-store URL; `{timestamp}` and `{date}` expand.
+    pub location: String,
+    /// Object-store settings besides the environment (`endpoint`, `region`, `allow_http`…).
+    #[serde(default)]
+    pub store: BTreeMap<String, String>,
+    /// `gzip`, `zstd` or `none` (default: from the extension).
+    pub compress: Option<CompressConfig>,
+    /// No whitespace.
+    #[serde(default)]
+    pub compact: bool,
+    /// After a successful run, keep only the newest N exports matching `location`.
+    pub keep_last: Option<usize>,
+    /// After a successful run, delete exports matching `location` older than D days.
+    pub keep_days: Option<u64>,
+}
+
+/// Compression in a pipeline file.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CompressConfig {
+    /// gzip.
+    Gzip,
+    /// zstd.
+    Zstd,
+    /// None.
+    None,
+}
+
+/// `[[sinks]] type = "postgres"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSinkConfig {
+    /// Connection URL of the target database.
+    pub url: String,
+    /// `skip`, `replace`, `merge` or `clean`.
+    #[serde(default)]
+    pub mode: ModeConfig,
+    /// For `clean`: must be `"DELETE ALL DATA"` (or pass `--yes` to `run`).
+    pub confirm: Option<String>,
+    /// Only these models.
+    pub include: Option<Vec<String>>,
+    /// Not these models.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Schemas of the target tables (default `["public"]`).
+    #[serde(default, alias = "schema")]
+    pub schemas: Vec<String>,
+    /// Commit after each model.
+    #[serde(default)]
+    pub commit_per_model: bool,
+}
+
+/// Import mode in a pipeline file.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ModeConfig {
+    /// Keep existing rows.
+    #[default]
+    Skip,
+    /// Overwrite existing rows.
+    Replace,
+    /// Same as replace.
+    Merge,
+    /// Delete first.
+    Clean,
+}
+
+/// `[policy]`: with `strict = true`, every column of every selected model must be transformed or
+/// listed under `keep`, so a new column never leaks into staging unclassified.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Refuse the pipeline while any column is unclassified.
+    #[serde(default)]
+    pub strict: bool,
+    /// Columns copied as they are, per model (`"*"` for all).
+    #[serde(default)]
+    pub keep: BTreeMap<String, Vec<String>>,
+}
+
+/// A pipeline file read from disk, with its text kept for error positions.
+#[derive(Debug)]
+pub struct PipelineFile {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The text after `${VAR}` expansion.
+    pub text: String,
+    /// The parsed configuration.
+    pub config: PipelineConfig,
+    /// Variables with no value and no default (an error at run time).
+    pub unset: Vec<UnsetVar>,
+}
+
+impl PipelineFile {
+    /// Reads and parses a pipeline file, expanding variables with `env`. Unset variables are kept
+    /// verbatim and listed in `unset`.
+    pub fn load(
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<PipelineFile, PipelineError> {
+        let raw = std::fs::read_to_string(path).map_err(|e| PipelineError::Io {
+            file: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        PipelineFile::parse(path, &raw, env)
+    }
+
+    /// Parses pipeline text (see [`load`](Self::load)).
+    pub fn parse(
+        path: &Path,
+        raw: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<PipelineFile, PipelineError> {
+        let (text, unset) = interpolate(raw, env);
+        let config: PipelineConfig = toml::from_str(&text).map_err(|e| {
+            let offset = e
+                .span()
+                .map(|span| key_offset(&text, span.start, e.message()))
+                .unwrap_or(0);
+            let (line, column) = line_column(&text, offset);
+            PipelineError::At {
+                file: path.display().to_string(),
+                line,
+                column,
+                message: e.message().trim().to_owned(),
+            }
+        })?;
+        Ok(PipelineFile {
+            path: path.to_path_buf(),
+            text,
+            config,
+            unset,
+        })
+    }
+
+    /// An error at the start of `span`.
+    pub fn error_at(
+        &self,
+        span: std::ops::Range<usize>,
+        message: impl Into<String>,
+    ) -> PipelineError {
+        let (line, column) = line_column(&self.text, span.start);
+        PipelineError::At {
+            file: self.path.display().to_string(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    /// Fails when a variable has neither a value nor a default.
+    pub fn require_variables(&self) -> Result<(), PipelineError> {
+        if self.unset.is_empty() {
+            Ok(())
+        } else {
+            Err(PipelineError::Unset {
+                file: self.path.display().to_string(),
+                vars: self.unset.clone(),
+            })
+        }
+    }
+}
+
+/// Where an error points: the TOML parser reports errors inside a tagged table (a transform, a
+/// sink) at the table; for an unknown or invalid key, find the key's own line within it.
+fn key_offset(text: &str, table_start: usize, message: &str) -> usize {
+    let key = message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.contains("unknown field") || message.contains("unknown variant"));
+    let Some(key) = key else {
+        return table_start;
+    };
+    let mut offset = table_start;
+    for (index, line) in text[table_start.min(text.len())..]
+        .split_inclusive('\n')
+        .enumerate()
+    {
+        let trimmed = line.trim_start();
+        if index > 0 && trimmed.starts_with('[') {
+            break;
+        }
+        let name = trimmed.split(['=', ' ']).next().unwrap_or_default();
+        let value = trimmed
+            .split_once('=')
+            .map(|(_, v)| v.trim())
+            .unwrap_or_default();
+        if name == key || value.trim_matches('"') == key {
+            return offset + (line.len() - trimmed.len());
+        }
+        offset += line.len();
+    }
+    table_start
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, column)
+}
+
+/// Expands `${VAR}` and `${VAR:-default}`. Values are escaped for TOML basic strings (where
+/// variables belong). Unset variables without a default stay as written and are returned.
+pub fn interpolate(raw: &str, env: &dyn Fn(&str) -> Option<String>) -> (String, Vec<UnsetVar>) {
+    let mut out = String::with_capacity(raw.len());
+    let mut unset = Vec::new();
+    let mut rest = raw;
+    let mut line = 1;
+    while let Some(start) = rest.find("${") {
+        let (before, after) = rest.split_at(start);
+        line += before.matches('\n').count();
+        out.push_str(before);
+        let Some(end) = after.find('}') else {
+            out.push_str(after);
+            rest = "";
+            break;
+        };
+        let inner = &after[2..end];
+        let (name, default) = match inner.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (inner, None),
+        };
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            out.push_str(&after[..end + 1]);
+        } else {
+            match env(name).or_else(|| default.map(str::to_owned)) {
+                Some(value) => {
+                    for ch in value.chars() {
+                        match ch {
+                            '"' => out.push_str("\\\""),
+                            '\\' => out.push_str("\\\\"),
+                            '\n' => out.push_str("\\n"),
+                            other => out.push(other),
+                        }
+                    }
+                }
+                None => {
+                    unset.push(UnsetVar {
+                        name: name.to_owned(),
+                        line,
+                    });
+                    out.push_str(&after[..end + 1]);
+                }
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    (out, unset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "SECRET" => Some("s3\"cr\\t".to_owned()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn interpolates_with_defaults_and_lists_unset() {
+        let (text, unset) = interpolate(
+            "a = \"${SECRET}\"\nb = \"${MISSING:-fallback}\"\nc = \"${NOPE}\"\nd = \"${EMPTY}\"",
+            &env,
+        );
+        assert_eq!(
+            text,
+            "a = \"s3\\\"cr\\\\t\"\nb = \"fallback\"\nc = \"${NOPE}\"\nd = \"\""
+        );
+        assert_eq!(
+            unset,
+            [UnsetVar {
+                name: "NOPE".into(),
+                line: 3
+            }]
+        );
+    }
+
+    #[test]
+    fn syntax_and_unknown_keys_point_at_their_line() {
+        let path = Path::new("p.toml");
+        let text = "[source]\ntype = \"postgres\"\n\n[[sinks]]\ntype = \"export_file\"\nlocation = \"x.json\"\nfrobnicate = 1\n";
+        let error = PipelineFile::parse(path, text, &env)
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("p.toml:"), "{error}");
+        assert!(error.contains("frobnicate"), "{error}");
+        let text = "[source]\ntype = \"kafka\"\n";
+        let error = PipelineFile::parse(path, text, &env)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("kafka"), "{error}");
+        assert!(
+            error.starts_with("p.toml:1:") || error.starts_with("p.toml:2:"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn line_and_column_of_offsets() {
+        assert_eq!(line_column("ab\ncdé\nf", 0), (1, 1));
+        assert_eq!(line_column("ab\ncdé\nf", 3), (2, 1));
+        assert_eq!(line_column("ab\ncdé\nf", 8), (3, 1));
+        assert_eq!(line_column("ab\ncdé\nf", 7), (2, 4));
+    }
+}

@@ -1,0 +1,75 @@
+//! `exclude_models`: leaves whole models out of the output. The pipeline removes them from the
+//! source's selection, so they are never read; the transform it builds drops any row of them that
+//! still arrives, so nothing of an excluded model can leak.
+
+use serde::Deserialize;
+
+use super::{Transform, TransformError};
+use crate::record::{Batch, TableSchema};
+
+/// `type = "exclude_models"`: models left out of the output.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ExcludeModelsConfig {
+    /// The models to leave out.
+    pub models: Vec<String>,
+}
+
+impl ExcludeModelsConfig {
+    /// Checks the list names at least one model.
+    pub fn validate(&self) -> Result<(), TransformError> {
+        if self.models.is_empty() || self.models.iter().any(|m| m.trim().is_empty()) {
+            return Err(TransformError::Config(
+                "exclude_models transform: models must list at least one model name".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Builds the row-dropping safety net.
+    pub fn build(&self) -> Result<Box<dyn Transform>, TransformError> {
+        Ok(Box::new(ExcludeModels(self.models.clone())))
+    }
+}
+
+struct ExcludeModels(Vec<String>);
+
+impl Transform for ExcludeModels {
+    fn apply(&self, table: &TableSchema, batch: &mut Batch) -> Result<(), TransformError> {
+        if self.0.contains(&table.model) {
+            batch.retain_rows(|_| false);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+
+    #[test]
+    fn drops_every_row_of_excluded_models_only() {
+        let exclude =
+            config("type = \"exclude_models\"\nmodels = [\"IndexingJob\", \"TokenBlacklist\"]");
+        exclude.validate().unwrap();
+        assert_eq!(exclude.kind(), "exclude_models");
+        assert!(exclude.columns().is_empty());
+        let transform = exclude.build().unwrap();
+        let mut batch = single(&[Some(b"sx"), None]);
+        transform
+            .apply(&tagged("TokenBlacklist", &["jti"]), &mut batch)
+            .unwrap();
+        assert_eq!(batch.rows(), 0);
+        let mut batch = single(&[Some(b"sx")]);
+        transform
+            .apply(&tagged("User", &["jti"]), &mut batch)
+            .unwrap();
+        assert_eq!(batch.rows(), 1);
+        let error = parse("type = \"exclude_models\"\nmodels = []\nmodel = \"X\"").unwrap_err();
+        assert!(error.contains("unknown field `model`"), "{error}");
+        let error = config("type = \"exclude_models\"\nmodels = []")
+            .validate()
+            .unwrap_err();
+        assert!(error.to_string().contains("at least one model"), "{error}");
+    }
+}

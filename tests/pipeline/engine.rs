@@ -1,0 +1,405 @@
+//! The engine: configuration errors with positions, variables, one read feeding every sink, all
+//! sinks published or none, PostgreSQL → PostgreSQL.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{files_in, fresh_db, sample_db, TestDb};
+use crate::{run_cli, stderr, write_pipeline};
+
+async fn checksums(db: &TestDb) -> Vec<(String, String)> {
+    let client = db.connect().await;
+    let tables: Vec<String> = client
+        .query(
+            "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' \
+             AND n.nspname = 'public' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut sums = Vec::new();
+    for table in tables {
+        let sum: Option<String> = client
+            .query_one(
+                &format!("SELECT md5(string_agg(t::text, E'\\n' ORDER BY t::text)) FROM {table} t"),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        sums.push((table, sum.unwrap_or_default()));
+    }
+    sums
+}
+
+async fn empty_cityforge(label: &str) -> TestDb {
+    let db = fresh_db(label).await;
+    db.connect()
+        .await
+        .batch_execute(cityforge_data::sample::CITYFORGE_SCHEMA_SQL)
+        .await
+        .unwrap();
+    db
+}
+
+#[tokio::test]
+async fn configuration_errors_name_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "check",
+            "[source]\ntype = \"postgres\"\n\n[[sinks]]\ntype = \"export_file\"\nlocation = \"x.json\"\ncolour = \"red\"\n",
+            "bad.toml:7:",
+            "colour",
+        ),
+        (
+            "check",
+            "[source]\ntype = \"postgres\"\n\n[[transforms]]\ntype = \"emial\"\nmodel = \"User\"\ncolumns = [\"email\"]\n\n[[sinks]]\ntype = \"export_file\"\nlocation = \"x.json\"\n",
+            "bad.toml:",
+            "emial",
+        ),
+        (
+            "check",
+            "[source]\ntype = \"postgres\"\n\n[[sinks]]\ntype = \"ftp\"\nlocation = \"x.json\"\n",
+            "bad.toml:",
+            "ftp",
+        ),
+        (
+            "run",
+            "[source]\ntype = \"postgres\"\n\n[[sinks]]\ntype = \"postgres\"\nurl = \"postgres://h/db\"\nmode = \"clean\"\n",
+            "bad.toml:4:1:",
+            "confirm = \"DELETE ALL DATA\"",
+        ),
+    ];
+    for (command, text, position, word) in cases {
+        let file = write_pipeline(dir.path(), "bad.toml", text);
+        let output = run_cli(&[command, file.to_str().unwrap()], &[], dir.path());
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{message}");
+        assert!(message.contains(position), "{message} lacks {position}");
+        assert!(message.contains(word), "{message} lacks {word}");
+    }
+}
+
+#[tokio::test]
+async fn unset_variables_are_listed_by_check_and_fatal_for_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_pipeline(
+        dir.path(),
+        "vars.toml",
+        "[source]\ntype = \"postgres\"\nurl = \"${CF_TEST_SOURCE_URL}\"\n\n[[sinks]]\ntype = \"export_file\"\nlocation = \"${CF_TEST_OUT:-out.json}\"\n",
+    );
+    let output = run_cli(&["check", file.to_str().unwrap()], &[], dir.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("needs ${CF_TEST_SOURCE_URL} at run time (line 3)"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("CF_TEST_OUT"),
+        "a default is not needed: {stdout}"
+    );
+    let output = run_cli(&["run", file.to_str().unwrap()], &[], dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("line 3: ${CF_TEST_SOURCE_URL} is not set and has no default"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(files_in(dir.path()) == ["vars.toml"], "nothing written");
+}
+
+async fn seq_scans(db: &TestDb) -> Vec<(String, i64)> {
+    db.connect()
+        .await
+        .query(
+            "SELECT relname::text, seq_scan FROM pg_stat_user_tables ORDER BY relname",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+#[tokio::test]
+async fn one_read_of_the_source_feeds_every_sink() {
+    let source = sample_db("fanout", 800).await;
+    let target = empty_cityforge("fanouttarget").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_pipeline(
+        dir.path(),
+        "fanout.toml",
+        &format!(
+            "[source]\ntype = \"postgres\"\nurl = \"{}\"\n\n\
+             [[sinks]]\ntype = \"export_file\"\nlocation = \"copy.json.gz\"\n\n\
+             [[sinks]]\ntype = \"postgres\"\nurl = \"{}\"\nmode = \"skip\"\n",
+            source.url, target.url
+        ),
+    );
+    let before = seq_scans(&source).await;
+    let output = run_cli(&["run", file.to_str().unwrap()], &[], dir.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    // The statistics of the exporting backend reach pg_stat when it ends: wait for them.
+    let started = Instant::now();
+    let after = loop {
+        let after = seq_scans(&source).await;
+        let changed = after.iter().zip(&before).all(|(a, b)| a.1 > b.1);
+        if changed || started.elapsed() > Duration::from_secs(10) {
+            break after;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for ((table, scans_after), (_, scans_before)) in after.iter().zip(&before) {
+        assert_eq!(scans_after - scans_before, 1, "{table} read exactly once");
+    }
+    assert_eq!(checksums(&target).await, checksums(&source).await);
+    // The file holds the same data: import it into a third database and compare.
+    let third = empty_cityforge("fanoutfile").await;
+    let output = run_cli(
+        &["import", "-i", "copy.json.gz"],
+        &[("DATABASE_URL", &third.url)],
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(checksums(&third).await, checksums(&source).await);
+}
+
+#[tokio::test]
+async fn a_failing_sink_leaves_the_others_unpublished() {
+    let source = sample_db("failsink", 400).await;
+    let target = empty_cityforge("failtarget").await;
+    let before = checksums(&target).await;
+    let dir = tempfile::tempdir().unwrap();
+    // The second sink cannot be opened: the first (a database) is rolled back.
+    let file = write_pipeline(
+        dir.path(),
+        "unwritable.toml",
+        &format!(
+            "[source]\ntype = \"postgres\"\nurl = \"{}\"\n\n\
+             [[sinks]]\ntype = \"postgres\"\nurl = \"{}\"\n\n\
+             [[sinks]]\ntype = \"export_file\"\nlocation = \"missing/folder/x.json\"\n",
+            source.url, target.url
+        ),
+    );
+    let output = run_cli(&["run", file.to_str().unwrap()], &[], dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("unwritable.toml:9:1: the sink cannot be opened"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(checksums(&target).await, before);
+
+    // The database sink fails while loading (a unique e-mail already there): the file sink,
+    // listed first and complete, is not published.
+    let client = target.connect().await;
+    let email: String = source
+        .connect()
+        .await
+        .query_one("SELECT email FROM users ORDER BY id DESC LIMIT 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    client
+        .execute(
+            "INSERT INTO users (id, email, password_hash, first_name, last_name) \
+             VALUES (-1, $1, 'x', 'a', 'b')",
+            &[&email],
+        )
+        .await
+        .unwrap();
+    let before = checksums(&target).await;
+    let file = write_pipeline(
+        dir.path(),
+        "loadfails.toml",
+        &format!(
+            "[source]\ntype = \"postgres\"\nurl = \"{}\"\n\n\
+             [[sinks]]\ntype = \"export_file\"\nlocation = \"published.json\"\n\n\
+             [[sinks]]\ntype = \"postgres\"\nurl = \"{}\"\n",
+            source.url, target.url
+        ),
+    );
+    let output = run_cli(&["run", file.to_str().unwrap()], &[], dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("users_email_key"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        !dir.path().join("published.json").exists(),
+        "the file sink was published"
+    );
+    assert_eq!(
+        files_in(dir.path()),
+        ["loadfails.toml", "unwritable.toml"],
+        "no temporary files left"
+    );
+    assert_eq!(checksums(&target).await, before);
+}
+
+const RICH: &str = r#"
+CREATE TYPE mood AS ENUM ('sad', 'happy');
+CREATE TABLE everything (
+    id int PRIMARY KEY, i2 smallint, i8 bigint, f4 real, f8 double precision, n numeric, b boolean,
+    ts timestamp, tstz timestamptz, d date, t time, ttz timetz, j json, jb jsonb, by bytea,
+    ia int[], ta text[], na numeric[], tsa timestamp[], tx text, vc varchar(5), u uuid, m mood,
+    iv interval, p point
+);
+"#;
+
+#[tokio::test]
+async fn postgres_to_postgres_copies_every_type_exactly() {
+    let source = fresh_db("p2psrc").await;
+    let target = fresh_db("p2ptarget").await;
+    target.connect().await.batch_execute(RICH).await.unwrap();
+    source
+        .connect()
+        .await
+        .batch_execute(&format!(
+            "{RICH}
+            INSERT INTO everything VALUES
+              (1, -7, 9007199254740993, 1.1, 0.1, 12.50, true, '2024-02-29 23:59:59.5',
+               '2024-01-01 12:00:00+02', '2024-02-29', '01:02:03', '01:02:03.25+05:30',
+               '{{\"b\": 1, \"a\": [true, null]}}', '\"s\"', '\\x0a1b', '{{{{1,2}},{{3,NULL}}}}',
+               '{{\"a\",\"b c\",NULL,\"q\\\"uote\"}}', '{{1.50,NaN}}', '{{\"2024-01-01 00:00:00\"}}',
+               E'tab\\t\"nl\\n\\\\', 'héllo', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'happy',
+               '1 day 02:03:04', '(1.5,2)'),
+              (2, NULL, NULL, 'NaN', '-Infinity', 'NaN', NULL, 'infinity', '-infinity', '-infinity',
+               NULL, NULL, NULL, 'null', '\\x', '{{}}', '{{}}', NULL, NULL, '', NULL, NULL, NULL,
+               NULL, NULL),
+              (3, NULL, NULL, NULL, NULL, NULL, NULL, '0044-03-15 12:00:00 BC', NULL, NULL, NULL,
+               NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);"
+        ))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_pipeline(
+        dir.path(),
+        "copy.toml",
+        &format!(
+            "[source]\ntype = \"postgres\"\nurl = \"{}\"\n\n[[sinks]]\ntype = \"postgres\"\nurl = \"{}\"\n",
+            source.url, target.url
+        ),
+    );
+    let output = run_cli(&["run", file.to_str().unwrap()], &[], dir.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let compare = "SELECT string_agg(ROW(id, i2, i8, f4, f8, n, b, ts, tstz, d, t, ttz, j::jsonb, \
+                   jb, by, ia, ta, na, tsa, tx, vc, u, m, iv, p::text)::text, E'\\n' ORDER BY id) \
+                   FROM everything";
+    let a: String = source
+        .connect()
+        .await
+        .query_one(compare, &[])
+        .await
+        .unwrap()
+        .get(0);
+    let b: String = target
+        .connect()
+        .await
+        .query_one(compare, &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(a, b);
+}
+
+#[tokio::test]
+async fn catalog_errors_point_at_the_transform() {
+    let source = sample_db("catalogerrors", 100).await;
+    let dir = tempfile::tempdir().unwrap();
+    let head = format!(
+        "[source]\ntype = \"postgres\"\nurl = \"{}\"\n\n[[sinks]]\ntype = \"export_file\"\nlocation = \"x.json\"\n\n",
+        source.url
+    );
+    // Each transform starts at line 9.
+    let cases = [
+        (
+            "[[transforms]]\ntype = \"email\"\nmodel = \"Usr\"\ncolumns = [\"email\"]\nsecret = \"s\"\n",
+            "Usr",
+        ),
+        (
+            "[[transforms]]\ntype = \"email\"\nmodel = \"User\"\ncolumns = [\"mail\"]\nsecret = \"s\"\n",
+            "mail",
+        ),
+        (
+            "[[transforms]]\ntype = \"hash\"\nmodel = \"User\"\ncolumns = [\"id\"]\nsecret = \"s\"\n",
+            "primary-key column",
+        ),
+        (
+            "[[transforms]]\ntype = \"redact\"\nmodel = \"Card\"\ncolumns = [\"created_by\"]\n",
+            "foreign-key column",
+        ),
+        (
+            "[[transforms]]\ntype = \"email\"\nmodel = \"Review\"\ncolumns = [\"rating\"]\nsecret = \"s\"\n",
+            "rating",
+        ),
+    ];
+    for (transform, word) in cases {
+        let file = write_pipeline(dir.path(), "p.toml", &format!("{head}{transform}"));
+        let output = run_cli(
+            &["check", "--connect", file.to_str().unwrap()],
+            &[],
+            dir.path(),
+        );
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{message}");
+        assert!(message.contains("p.toml:9:1:"), "{message}");
+        assert!(message.contains(word), "{message} lacks {word}");
+        // `run` refuses the same pipeline before any data moves.
+        let output = run_cli(&["run", file.to_str().unwrap()], &[], dir.path());
+        assert_eq!(output.status.code(), Some(1));
+        assert!(!dir.path().join("x.json").exists());
+    }
+}
+
+#[tokio::test]
+async fn dry_run_prints_the_plan_and_moves_nothing() {
+    let source = sample_db("dryplan", 300).await;
+    let target = empty_cityforge("dryplantarget").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_pipeline(
+        dir.path(),
+        "plan.toml",
+        &format!(
+            "[source]\ntype = \"postgres\"\nurl = \"{}\"\n\n\
+             [[transforms]]\ntype = \"email\"\nmodel = \"User\"\ncolumns = [\"email\"]\nsecret = \"s\"\n\n\
+             [[sinks]]\ntype = \"export_file\"\nlocation = \"out.json\"\n\n\
+             [[sinks]]\ntype = \"postgres\"\nurl = \"{}\"\nmode = \"clean\"\n",
+            source.url, target.url
+        ),
+    );
+    let output = run_cli(
+        &["run", "--dry-run", file.to_str().unwrap()],
+        &[],
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let plan = String::from_utf8_lossy(&output.stdout);
+    for part in [
+        "Models (estimated rows):",
+        "User",
+        "email on email",
+        "export file out.json",
+        "mode Clean",
+        "nothing was read or written",
+    ] {
+        assert!(plan.contains(part), "{plan} lacks {part}");
+    }
+    assert!(!plan.contains(url::Url::parse(&target.url).unwrap().password().unwrap()));
+    assert!(!dir.path().join("out.json").exists());
+    assert_eq!(
+        checksums(&target)
+            .await
+            .iter()
+            .filter(|c| !c.1.is_empty())
+            .count(),
+        0
+    );
+}
