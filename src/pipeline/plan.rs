@@ -187,11 +187,17 @@ pub async fn check_connected(file: &PipelineFile) -> Result<Catalog> {
             unknown_to_preset: Vec::new(),
         });
     };
-    let settings = ConnectionSettings::resolve(config.url.as_deref())?;
+    let settings = source_settings(config.url.as_deref())?;
     let source = PostgresSource::open(&settings, postgres_source_options(file)?).await?;
     let catalog = source.catalog().clone();
     check_catalog(file, &catalog)?;
     Ok(catalog)
+}
+
+/// The source database: the file's `url`, else `DATABASE_URL`, else the `POSTGRES_*` variables.
+fn source_settings(url: Option<&str>) -> Result<ConnectionSettings> {
+    let from_env = std::env::var("DATABASE_URL").ok();
+    Ok(ConnectionSettings::resolve(url.or(from_env.as_deref()))?)
 }
 
 fn postgres_source_options(file: &PipelineFile) -> Result<PostgresSourceOptions, PipelineError> {
@@ -216,7 +222,7 @@ pub async fn plan(file: &PipelineFile) -> Result<String> {
     let _ = writeln!(out, "Pipeline {}", file.path.display());
     match file.config.source.get_ref() {
         SourceConfig::Postgres(c) => {
-            let settings = ConnectionSettings::resolve(c.url.as_deref())?;
+            let settings = source_settings(c.url.as_deref())?;
             let _ = writeln!(out, "Source: PostgreSQL {settings}");
             let client = settings.connect().await?;
             let _ = writeln!(out, "Models (estimated rows):");
@@ -293,7 +299,7 @@ pub async fn run(
     validate(file, options)?;
     let (mut source, database): (Box<dyn Source>, String) = match file.config.source.get_ref() {
         SourceConfig::Postgres(config) => {
-            let settings = ConnectionSettings::resolve(config.url.as_deref())?;
+            let settings = source_settings(config.url.as_deref())?;
             let mut source_options = postgres_source_options(file)?;
             let source = PostgresSource::open(&settings, source_options.clone()).await?;
             check_catalog(file, source.catalog())?;

@@ -383,3 +383,50 @@ async fn sanitize_file_needs_no_database() {
     );
     assert!(output.status.success(), "{}", stderr(&output));
 }
+
+#[tokio::test]
+async fn backup_writes_a_timestamped_gzip_without_operational_models() {
+    let source = sample_db("backup", 300).await;
+    let dir = tempfile::tempdir().unwrap();
+    let backups = dir.path().join("backups");
+    std::fs::create_dir(&backups).unwrap();
+    let output = run_cli(
+        &["run", ready("backup.toml").to_str().unwrap()],
+        &[
+            ("DATABASE_URL", source.url.as_str()),
+            ("BACKUP_DIR", backups.to_str().unwrap()),
+        ],
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mut files: Vec<String> = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let name = &files[0];
+    // cityforge_YYYYMMDD_HHMMSS.json.gz and its sha256 sidecar.
+    assert!(
+        name.starts_with("cityforge_") && name.ends_with(".json.gz"),
+        "{name}"
+    );
+    assert_eq!(
+        name.len(),
+        "cityforge_20251024_030000.json.gz".len(),
+        "{name}"
+    );
+    assert_eq!(files[1], format!("{name}.sha256"));
+    let output = run_cli(
+        &["verify", backups.join(name).to_str().unwrap()],
+        &[],
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listing = String::from_utf8_lossy(&output.stdout);
+    assert!(listing.contains("User"), "{listing}");
+    assert!(
+        !listing.contains("IndexingJob") && !listing.contains("TokenBlacklist"),
+        "{listing}"
+    );
+}
