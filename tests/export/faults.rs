@@ -3,9 +3,10 @@
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Output, Stdio};
-use std::time::{Duration, Instant};
 
-use crate::support::{admin, cli, files_in, sample_db, TestDb};
+use crate::support::{
+    admin, cli, files_in, lock_table, sample_db, wait_for_blocked_backend, TestDb,
+};
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -257,12 +258,8 @@ async fn a_full_disk_fails_the_export_and_leaves_nothing() {
 // The child is handed to the caller, which waits for it.
 #[allow(clippy::zombie_processes)]
 async fn blocked_export(db: &TestDb, dir: &Path) -> (Child, tokio_postgres::Client, i32) {
-    let locker = db.connect().await;
-    locker
-        .batch_execute("BEGIN; LOCK TABLE token_blacklist IN ACCESS EXCLUSIVE MODE")
-        .await
-        .unwrap();
-    let mut child = cli()
+    let locker = lock_table(db, "token_blacklist").await;
+    let child = cli()
         .current_dir(dir)
         .args(["export", "-o", "out.json.gz"])
         .env("DATABASE_URL", &db.url)
@@ -270,27 +267,8 @@ async fn blocked_export(db: &TestDb, dir: &Path) -> (Child, tokio_postgres::Clie
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let admin = admin().await;
-    let started = Instant::now();
-    loop {
-        let row = admin
-            .query_opt(
-                "SELECT pid FROM pg_stat_activity WHERE datname = $1 \
-                 AND wait_event_type = 'Lock' AND query LIKE 'COPY%token_blacklist%'",
-                &[&db.name],
-            )
-            .await
-            .unwrap();
-        if let Some(row) = row {
-            return (child, locker, row.get(0));
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the export never blocked on the lock");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let pid = wait_for_blocked_backend(db, &locker).await;
+    (child, locker, pid)
 }
 
 fn finish(child: Child) -> Output {

@@ -8,47 +8,12 @@ mod bad_input;
 mod modes;
 mod python;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
 use cityforge_data::catalog::{Catalog, Naming};
+pub use support::checksums;
 use support::{cli, TestDb};
-
-/// md5 of every table's rows (sorted by their text), keyed by table: equal maps mean equal data.
-pub async fn checksums(db: &TestDb) -> BTreeMap<String, String> {
-    let client = db.connect().await;
-    let tables: Vec<String> = client
-        .query(
-            "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition \
-               AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-               AND n.nspname NOT LIKE 'pg_%' ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let mut sums = BTreeMap::new();
-    for table in tables {
-        let sum: Option<String> = client
-            .query_one(
-                &format!(
-                    "SELECT md5(string_agg(t::text, E'\\n' ORDER BY t::text)) || ':' || count(*) \
-                     FROM {table} t"
-                ),
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        sums.insert(table, sum.unwrap_or_else(|| "empty".into()));
-    }
-    sums
-}
 
 /// Runs `cityforge-data import` against `db` with extra arguments.
 pub fn import(db: &TestDb, file: &Path, args: &[&str]) -> Output {

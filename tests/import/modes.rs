@@ -2,9 +2,9 @@
 //! confirmation prompt.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{admin, cli, fresh_db, sample_db};
+use crate::support::{admin, cli, fresh_db, lock_table, sample_db, wait_for_blocked_backend};
 use crate::{assert_inserts_without_id_work, assert_ok, checksums, export, import, stderr};
 
 #[tokio::test]
@@ -298,11 +298,7 @@ async fn backend_killed_mid_import_changes_nothing() {
     let target = sample_db("killimport", 500).await;
     let before = checksums(&target).await;
     // Hold a lock on token_blacklist so the import blocks inside its transaction.
-    let locker = target.connect().await;
-    locker
-        .batch_execute("BEGIN; LOCK TABLE token_blacklist IN ACCESS EXCLUSIVE MODE")
-        .await
-        .unwrap();
+    let locker = lock_table(&target, "token_blacklist").await;
     let child = cli()
         .args(["import", "--mode", "clean", "--yes", "-i"])
         .arg(&file)
@@ -311,26 +307,8 @@ async fn backend_killed_mid_import_changes_nothing() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let pid = wait_for_blocked_backend(&target, &locker).await;
     let admin = admin().await;
-    let started = Instant::now();
-    let pid: i32 = loop {
-        let row = admin
-            .query_opt(
-                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock' \
-                 AND pid <> $2",
-                &[&target.name, &locker_pid(&locker).await],
-            )
-            .await
-            .unwrap();
-        if let Some(row) = row {
-            break row.get(0);
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "import never blocked"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
     admin
         .execute("SELECT pg_terminate_backend($1)", &[&pid])
         .await
@@ -339,14 +317,6 @@ async fn backend_killed_mid_import_changes_nothing() {
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     locker.batch_execute("ROLLBACK").await.unwrap();
     assert_eq!(checksums(&target).await, before);
-}
-
-async fn locker_pid(client: &tokio_postgres::Client) -> i32 {
-    client
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0)
 }
 
 #[tokio::test]
@@ -463,11 +433,7 @@ async fn sigterm_mid_import_rolls_back() {
     export(&source, &file, &[]);
     let target = sample_db("sigimport", 400).await;
     let before = checksums(&target).await;
-    let locker = target.connect().await;
-    locker
-        .batch_execute("BEGIN; LOCK TABLE token_blacklist IN ACCESS EXCLUSIVE MODE")
-        .await
-        .unwrap();
+    let locker = lock_table(&target, "token_blacklist").await;
     let child = cli()
         .args(["import", "--mode", "clean", "--yes", "-i"])
         .arg(&file)
@@ -476,27 +442,7 @@ async fn sigterm_mid_import_rolls_back() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let admin = admin().await;
-    let started = Instant::now();
-    let locker_pid = locker_pid(&locker).await;
-    loop {
-        let blocked = admin
-            .query_opt(
-                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock' \
-                 AND pid <> $2",
-                &[&target.name, &locker_pid],
-            )
-            .await
-            .unwrap();
-        if blocked.is_some() {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "import never blocked"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_blocked_backend(&target, &locker).await;
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }

@@ -3,18 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::support::{fixture, fresh_db, sample_db, TestDb};
+use crate::support::{empty_cityforge, fixture, sample_db};
 use crate::{assert_inserts_without_id_work, assert_ok, checksums, export, import};
-
-async fn empty_cityforge(label: &str) -> TestDb {
-    let db = fresh_db(label).await;
-    db.connect()
-        .await
-        .batch_execute(cityforge_data::sample::CITYFORGE_SCHEMA_SQL)
-        .await
-        .unwrap();
-    db
-}
 
 #[tokio::test]
 async fn python_export_reproduces_its_source_data() {

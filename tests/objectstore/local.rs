@@ -12,7 +12,7 @@ use cityforge_data::storage::{Compression, Location};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{cli, files_in, sample_db};
-use crate::{empty_cityforge_db, stderr, stdout, table_counts};
+use crate::{stderr, stdout, table_counts};
 
 #[tokio::test]
 async fn file_urls_round_trip_with_a_sha256sum_sidecar_and_retention() {
@@ -61,7 +61,7 @@ async fn file_urls_round_trip_with_a_sha256sum_sidecar_and_retention() {
     let output = cli().args(["verify", &location]).output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
 
-    let target = empty_cityforge_db("fileimport").await;
+    let target = crate::support::empty_cityforge("fileimport").await;
     let output = cli()
         .args(["import", "-i", &location])
         .env("DATABASE_URL", &target.url)
@@ -91,7 +91,7 @@ async fn memory_urls_round_trip_in_process() {
     assert_eq!(report.total_records(), exported.total_rows());
     assert_eq!(report.location, "memory://tests/exports/cityforge.json.gz");
 
-    let target = empty_cityforge_db("memimport").await;
+    let target = crate::support::empty_cityforge("memimport").await;
     let source = ExportFileSourceOptions {
         location,
         include: None,

@@ -38,15 +38,6 @@ pub async fn table_counts(db: &TestDb) -> Vec<(String, i64)> {
     counts
 }
 
-/// A fresh database with the CityForge schema and no rows.
-pub async fn empty_cityforge_db(label: &str) -> TestDb {
-    let db = support::fresh_db(label).await;
-    cityforge_data::sample::create_schema(&db.connect().await)
-        .await
-        .unwrap();
-    db
-}
-
 /// The CLI pointed at the shared S3 server.
 pub fn cli_s3() -> Command {
     let mut command = cli();

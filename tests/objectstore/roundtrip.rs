@@ -1,7 +1,7 @@
 //! `s3://` round trip of a 50 MB export: several parts, bounded memory, the same rows back.
 
 use crate::s3::{heavy_lock, run_measured, S3Server};
-use crate::{assert_no_secret, big_db, cli_s3, empty_cityforge_db, table_counts};
+use crate::{assert_no_secret, big_db, cli_s3, table_counts};
 
 /// The bound the issue sets on the CLI's peak RSS, whatever the export size.
 const MAX_RSS: u64 = 64 << 20;
@@ -59,7 +59,7 @@ async fn fifty_megabytes_round_trip_through_s3_in_parts_within_64_mib() {
     drop(bytes);
 
     // Import it back into an empty database, streaming from the object.
-    let target = empty_cityforge_db("s3import").await;
+    let target = crate::support::empty_cityforge("s3import").await;
     let mut import = cli_s3();
     import
         .args(["import", "-i", &format!("s3://{bucket}/{key}")])

@@ -2,23 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{fresh_db, sample_db, TestDb};
+use crate::support::{empty_cityforge, sample_db, TestDb};
 use crate::{run_cli, stderr};
 
 fn ready(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("pipelines")
         .join(name)
-}
-
-async fn empty_cityforge(label: &str) -> TestDb {
-    let db = fresh_db(label).await;
-    db.connect()
-        .await
-        .batch_execute(cityforge_data::sample::CITYFORGE_SCHEMA_SQL)
-        .await
-        .unwrap();
-    db
 }
 
 /// Every text column of every table: (table, column).

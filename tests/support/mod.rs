@@ -142,3 +142,92 @@ pub fn files_in(dir: &std::path::Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// A fresh database holding the CityForge schema and no rows.
+pub async fn empty_cityforge(label: &str) -> TestDb {
+    let db = fresh_db(label).await;
+    db.connect()
+        .await
+        .batch_execute(cityforge_data::sample::CITYFORGE_SCHEMA_SQL)
+        .await
+        .unwrap();
+    db
+}
+
+/// md5 and row count of every table (rows sorted by their text), keyed by table: equal maps mean
+/// equal data.
+pub async fn checksums(db: &TestDb) -> std::collections::BTreeMap<String, String> {
+    let client = db.connect().await;
+    let tables: Vec<String> = client
+        .query(
+            "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition \
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+               AND n.nspname NOT LIKE 'pg_%' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut sums = std::collections::BTreeMap::new();
+    for table in tables {
+        let sum: Option<String> = client
+            .query_one(
+                &format!(
+                    "SELECT md5(string_agg(t::text, E'\\n' ORDER BY t::text)) || ':' || count(*) \
+                     FROM {table} t"
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        sums.insert(table, sum.unwrap_or_else(|| "empty".into()));
+    }
+    sums
+}
+
+/// Opens a transaction holding an exclusive lock on `table`, so a job touching it blocks.
+pub async fn lock_table(db: &TestDb, table: &str) -> Client {
+    let locker = db.connect().await;
+    locker
+        .batch_execute(&format!(
+            "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+        ))
+        .await
+        .unwrap();
+    locker
+}
+
+/// Waits (up to a minute) until a backend of `db` other than `locker` waits for a lock, and
+/// returns its pid.
+pub async fn wait_for_blocked_backend(db: &TestDb, locker: &Client) -> i32 {
+    let locker_pid: i32 = locker
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let admin = admin().await;
+    let started = std::time::Instant::now();
+    loop {
+        let row = admin
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1 \
+                 AND wait_event_type = 'Lock' AND pid <> $2",
+                &[&db.name, &locker_pid],
+            )
+            .await
+            .unwrap();
+        if let Some(row) = row {
+            return row.get(0);
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the job never blocked on the lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
