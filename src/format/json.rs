@@ -53,35 +53,32 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
 /// Writes a finite or non-finite double as Python's `json.dump` would, except that NaN and the
 /// infinities become the strings `"NaN"`, `"Infinity"`, `"-Infinity"` (valid JSON, per the format).
 pub fn write_f64(out: &mut Vec<u8>, value: f64) {
-    if value.is_nan() {
-        out.extend_from_slice(b"\"NaN\"");
-    } else if value.is_infinite() {
-        out.extend_from_slice(if value > 0.0 {
-            b"\"Infinity\""
-        } else {
-            b"\"-Infinity\""
-        });
-    } else {
-        let mut buffer = ryu::Buffer::new();
-        write_python_repr(out, buffer.format_finite(value));
+    if !write_non_finite(out, value) {
+        write_python_repr(out, ryu::Buffer::new().format_finite(value));
     }
 }
 
 /// Writes a single-precision value the way Python prints it after reading PostgreSQL's text
 /// output (the shortest digits of the `real`), in Python's `repr` layout.
 pub fn write_f32(out: &mut Vec<u8>, value: f32) {
-    if value.is_nan() {
-        out.extend_from_slice(b"\"NaN\"");
-    } else if value.is_infinite() {
-        out.extend_from_slice(if value > 0.0 {
-            b"\"Infinity\""
-        } else {
-            b"\"-Infinity\""
-        });
-    } else {
-        let mut buffer = ryu::Buffer::new();
-        write_python_repr(out, buffer.format_finite(value));
+    if !write_non_finite(out, f64::from(value)) {
+        write_python_repr(out, ryu::Buffer::new().format_finite(value));
     }
+}
+
+/// Writes NaN and the infinities as strings; returns false for a finite value (nothing written).
+fn write_non_finite(out: &mut Vec<u8>, value: f64) -> bool {
+    let text: &[u8] = if value.is_nan() {
+        b"\"NaN\""
+    } else if value == f64::INFINITY {
+        b"\"Infinity\""
+    } else if value == f64::NEG_INFINITY {
+        b"\"-Infinity\""
+    } else {
+        return false;
+    };
+    out.extend_from_slice(text);
+    true
 }
 
 /// Re-lays a shortest-digits float string from ryu (`1e16`, `1.5E-5`, `0.1`) in Python's `repr`

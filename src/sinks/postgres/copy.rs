@@ -1,0 +1,244 @@
+//! COPY text fields for the staging tables: a cell in its source representation (a value read
+//! from an export document, or PostgreSQL's binary format from another database) becomes the
+//! text PostgreSQL's input function of the target column reads.
+
+use bytes::{BufMut, BytesMut};
+
+use crate::record::{tag, Column, Repr};
+
+/// Writes one cell, in the representation of the source column `from`, as a COPY text field for
+/// the target column `to`.
+pub(super) fn write_field(
+    out: &mut BytesMut,
+    cell: Option<&[u8]>,
+    from: &Column,
+    to: &Column,
+) -> Result<(), String> {
+    let Some(bytes) = cell else {
+        out.put_slice(b"\\N");
+        return Ok(());
+    };
+    if from.array {
+        return write_via_json(out, bytes, from, to);
+    }
+    let mut ints = itoa::Buffer::new();
+    let fixed = |n: usize| -> Result<&[u8], String> {
+        if bytes.len() == n {
+            Ok(bytes)
+        } else {
+            Err(format!("a {:?} value of {} bytes", from.repr, bytes.len()))
+        }
+    };
+    match from.repr {
+        Repr::Tagged => return write_copy_field(out, cell, to),
+        Repr::Text | Repr::Numeric | Repr::Json => copy_escape(out, bytes),
+        Repr::Bool => out.put_slice(if fixed(1)?[0] != 0 { b"true" } else { b"false" }),
+        Repr::Int2 => {
+            let v = i16::from_be_bytes(fixed(2)?.try_into().unwrap_or_default());
+            out.put_slice(ints.format(v).as_bytes());
+        }
+        Repr::Int4 => {
+            let v = i32::from_be_bytes(fixed(4)?.try_into().unwrap_or_default());
+            out.put_slice(ints.format(v).as_bytes());
+        }
+        Repr::Int8 => {
+            let v = i64::from_be_bytes(fixed(8)?.try_into().unwrap_or_default());
+            out.put_slice(ints.format(v).as_bytes());
+        }
+        _ => return write_via_json(out, bytes, from, to),
+    }
+    Ok(())
+}
+
+/// Other representations: encode as the document would, then load that value.
+fn write_via_json(
+    out: &mut BytesMut,
+    bytes: &[u8],
+    from: &Column,
+    to: &Column,
+) -> Result<(), String> {
+    let mut json = Vec::new();
+    crate::format::value::write_value(
+        &mut json,
+        from.repr,
+        from.array,
+        bytes,
+        crate::format::Layout::Compact,
+        0,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut tagged = Vec::with_capacity(json.len() + 1);
+    match json.first() {
+        Some(b'"') => {
+            let text: String = serde_json::from_slice(&json).map_err(|e| e.to_string())?;
+            tagged.push(tag::STRING);
+            tagged.extend_from_slice(text.as_bytes());
+        }
+        Some(b'[') | Some(b'{') => {
+            tagged.push(tag::JSON);
+            tagged.extend_from_slice(&json);
+        }
+        Some(b't') => tagged.push(tag::TRUE),
+        Some(b'f') => tagged.push(tag::FALSE),
+        _ => {
+            tagged.push(tag::NUMBER);
+            tagged.extend_from_slice(&json);
+        }
+    }
+    write_copy_field(out, Some(&tagged), to)
+}
+
+/// Writes one cell of a document (a tagged value) as a COPY text field for `column`.
+fn write_copy_field(
+    out: &mut BytesMut,
+    cell: Option<&[u8]>,
+    column: &Column,
+) -> Result<(), String> {
+    let Some(cell) = cell else {
+        out.put_slice(b"\\N");
+        return Ok(());
+    };
+    let Some((&kind, text)) = cell.split_first() else {
+        return Err("empty value".into());
+    };
+    let json_column = column.repr == Repr::Json && !column.array;
+    match kind {
+        tag::STRING if json_column => {
+            let mut encoded = Vec::with_capacity(text.len() + 2);
+            crate::format::json::write_str(&mut encoded, text);
+            copy_escape(out, &encoded);
+        }
+        tag::STRING | tag::NUMBER => copy_escape(out, text),
+        tag::TRUE => out.put_slice(b"true"),
+        tag::FALSE => out.put_slice(b"false"),
+        tag::JSON if column.array => {
+            let value: serde_json::Value =
+                serde_json::from_slice(text).map_err(|e| format!("not valid JSON: {e}"))?;
+            let mut literal = String::new();
+            pg_array_literal(&value, column.repr == Repr::Json, &mut literal);
+            copy_escape(out, literal.as_bytes());
+        }
+        tag::JSON => copy_escape(out, text),
+        _ => return Err("unknown value tag".into()),
+    }
+    Ok(())
+}
+
+/// Escapes a COPY text field: backslash, tab, newline and carriage return.
+fn copy_escape(out: &mut BytesMut, text: &[u8]) {
+    let mut start = 0;
+    for (i, &byte) in text.iter().enumerate() {
+        let escaped: &[u8] = match byte {
+            b'\\' => b"\\\\",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            _ => continue,
+        };
+        out.put_slice(&text[start..i]);
+        out.put_slice(escaped);
+        start = i + 1;
+    }
+    out.put_slice(&text[start..]);
+}
+
+/// A JSON array as a PostgreSQL array literal: `[1, null, "a b"]` → `{1,NULL,"a b"}`. Nested
+/// arrays are dimensions, except in json/jsonb arrays, whose elements are JSON values.
+fn pg_array_literal(value: &serde_json::Value, json_elements: bool, out: &mut String) {
+    use serde_json::Value;
+    let Value::Array(items) = value else {
+        return array_element(value, json_elements, out);
+    };
+    out.push('{');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        if item.is_array() && !json_elements {
+            pg_array_literal(item, json_elements, out);
+        } else {
+            array_element(item, json_elements, out);
+        }
+    }
+    out.push('}');
+}
+
+fn array_element(value: &serde_json::Value, json_elements: bool, out: &mut String) {
+    use serde_json::Value;
+    match value {
+        Value::Null => out.push_str("NULL"),
+        Value::String(s) if !json_elements => quote_element(s, out),
+        Value::Number(n) if !json_elements => out.push_str(&n.to_string()),
+        Value::Bool(b) if !json_elements => out.push_str(if *b { "true" } else { "false" }),
+        other => quote_element(&other.to_string(), out),
+    }
+}
+
+fn quote_element(text: &str, out: &mut String) {
+    out.push('"');
+    for ch in text.chars() {
+        if ch == '"' || ch == '\\' {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Generated;
+
+    fn column(repr: Repr, array: bool) -> Column {
+        Column {
+            name: "c".into(),
+            type_name: "x".into(),
+            repr,
+            array,
+            binary: true,
+            nullable: true,
+            has_default: false,
+            generated: Generated::No,
+            max_chars: None,
+        }
+    }
+
+    fn field(cell: Option<&[u8]>, column: &Column) -> String {
+        let mut out = BytesMut::new();
+        write_copy_field(&mut out, cell, column).unwrap();
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn copy_fields_from_tagged_values() {
+        let text = column(Repr::Text, false);
+        assert_eq!(field(None, &text), "\\N");
+        assert_eq!(field(Some(b"sa\tb\\c\nd\re"), &text), "a\\tb\\\\c\\nd\\re");
+        assert_eq!(
+            field(Some(b"n12.50"), &column(Repr::Numeric, false)),
+            "12.50"
+        );
+        assert_eq!(field(Some(b"t"), &column(Repr::Bool, false)), "true");
+        assert_eq!(field(Some(b"sabc"), &column(Repr::Json, false)), "\"abc\"");
+        assert_eq!(
+            field(Some(br#"j{"a":[1]}"#), &column(Repr::Json, false)),
+            r#"{"a":[1]}"#
+        );
+        assert_eq!(
+            field(Some(br#"j[[1,null],[3,4]]"#), &column(Repr::Int4, true)),
+            "{{1,NULL},{3,4}}"
+        );
+        assert_eq!(
+            field(
+                Some(br#"j["a \"q\"","b\\c",null]"#),
+                &column(Repr::Text, true)
+            ),
+            r#"{"a \\"q\\"","b\\\\c",NULL}"#
+        );
+        assert_eq!(
+            field(Some(br#"j[{"k":1},"s"]"#), &column(Repr::Json, true)),
+            r#"{"{\\"k\\":1}","\\"s\\""}"#
+        );
+    }
+}

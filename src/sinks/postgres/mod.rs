@@ -1,0 +1,380 @@
+//! The PostgreSQL sink: loads tables under an import mode (skip, replace, merge, clean), in one
+//! transaction by default, whatever order the models and rows arrive in.
+//!
+//! Each model is first copied (`COPY … FROM STDIN`) into a temporary staging table typed like the
+//! target columns, so PostgreSQL's own input functions parse every value. Once everything is
+//! staged, `finish` checks the file for duplicate keys, applies `clean`'s deletes, moves rows into
+//! the real tables parents first with `INSERT … SELECT … ON CONFLICT` (a foreign-key cycle is
+//! broken by inserting the closing column as NULL and setting it afterwards), sets every owned
+//! sequence past its maximum, and commits. Any failure rolls everything back.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::SinkExt;
+use tokio_postgres::{Client, CopyInSink};
+
+mod copy;
+mod load;
+
+use self::copy::write_field;
+use self::load::{column_list, no_key_check};
+use super::{ModelOutcome, Sink, SinkReport};
+use crate::catalog::{Catalog, Naming};
+use crate::error::{Error, Result};
+use crate::pg::ConnectionSettings;
+use crate::record::{quote_ident, Batch, Generated, TableSchema};
+
+/// COPY data is sent in chunks of this size.
+const COPY_CHUNK: usize = 256 * 1024;
+
+/// How rows that already exist are treated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ImportMode {
+    /// Keep existing rows (same primary key); insert the rest.
+    #[default]
+    Skip,
+    /// Overwrite existing rows with the imported values; insert the rest.
+    Replace,
+    /// The same as `Replace` (the seed's two names for one behaviour).
+    Merge,
+    /// Delete the rows of the imported models first, then insert.
+    Clean,
+}
+
+/// How to load.
+#[derive(Clone, Debug, Default)]
+pub struct PostgresSinkOptions {
+    /// Conflict handling.
+    pub mode: ImportMode,
+    /// Schemas of the target tables (default `public`).
+    pub schemas: Vec<String>,
+    /// How model names map to tables.
+    pub naming: Naming,
+    /// Only these models, when given.
+    pub include: Option<Vec<String>>,
+    /// Not these models.
+    pub exclude: Vec<String>,
+    /// Commit after each model instead of once at the end.
+    pub commit_per_model: bool,
+    /// Do everything, report, then roll back.
+    pub dry_run: bool,
+    /// Drop record keys that are not columns (with a warning) instead of failing.
+    pub ignore_unknown_columns: bool,
+}
+
+/// A model staged for loading.
+struct Staged {
+    /// Index into the catalog.
+    table: usize,
+    /// Temporary table holding the records.
+    staging: String,
+    /// Target column indexes, in staging order.
+    columns: Vec<usize>,
+    /// Records staged.
+    records: u64,
+}
+
+struct Copying {
+    sink: Pin<Box<CopyInSink<Bytes>>>,
+    /// The table as the source describes it (the cells' representations).
+    source: Arc<TableSchema>,
+    buffer: BytesMut,
+    /// For each source column: the target column index, or None when dropped.
+    map: Vec<Option<usize>>,
+    staged: usize,
+}
+
+/// Loads tables into PostgreSQL.
+pub struct PostgresSink {
+    client: Client,
+    catalog: Catalog,
+    options: PostgresSinkOptions,
+    staged: Vec<Staged>,
+    copying: Option<Copying>,
+    target: String,
+    /// Set by `prepare`: the load is done and waits for the commit.
+    outcomes: Option<Vec<ModelOutcome>>,
+    /// To cancel a statement still running when the load is aborted.
+    settings: ConnectionSettings,
+}
+
+fn db_error(model: &str, error: &tokio_postgres::Error) -> Error {
+    Error::database("loading", model, error)
+}
+
+impl PostgresSink {
+    /// Connects, reads the target catalog, checks `include`/`exclude`, and opens the transaction.
+    pub async fn open(
+        settings: &ConnectionSettings,
+        options: PostgresSinkOptions,
+    ) -> Result<PostgresSink> {
+        if options.commit_per_model && options.dry_run {
+            return Err(Error::Usage(
+                "--dry-run cannot be combined with --commit-per-model".into(),
+            ));
+        }
+        let client = settings.connect().await?;
+        let schemas = if options.schemas.is_empty() {
+            vec!["public".to_owned()]
+        } else {
+            options.schemas.clone()
+        };
+        let mut catalog = Catalog::load(&client, &schemas, options.naming).await?;
+        catalog.select(options.include.as_deref(), &options.exclude)?;
+        client
+            .batch_execute("BEGIN")
+            .await
+            .map_err(|e| db_error("(all)", &e))?;
+        Ok(PostgresSink {
+            client,
+            catalog,
+            options,
+            staged: Vec::new(),
+            copying: None,
+            target: settings.to_string(),
+            outcomes: None,
+            settings: settings.clone(),
+        })
+    }
+
+    /// The tables the sink can load, after `include`/`exclude`.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    async fn send(&mut self, force: bool) -> Result<()> {
+        let Some(copying) = self.copying.as_mut() else {
+            return Ok(());
+        };
+        if copying.buffer.len() < COPY_CHUNK && !force {
+            return Ok(());
+        }
+        let chunk = copying.buffer.split().freeze();
+        if let Err(error) = copying.sink.send(chunk).await {
+            let staged = copying.staged;
+            return Err(self.copy_error(staged, &error));
+        }
+        Ok(())
+    }
+
+    /// Maps a COPY error ("COPY cf_stage_1, line 5, column rating: …") to the record it names.
+    fn copy_error(&self, staged: usize, error: &tokio_postgres::Error) -> Error {
+        let model = self.catalog.tables[self.staged[staged].table].model.clone();
+        let Some(db) = error.as_db_error() else {
+            return db_error(&model, error);
+        };
+        let context = db.where_().unwrap_or_default();
+        let line = context
+            .split("line ")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse::<u64>().ok());
+        let column = context
+            .split("column ")
+            .nth(1)
+            .and_then(|rest| rest.split(':').next())
+            .map(str::to_owned);
+        match (line, column) {
+            (Some(line), Some(column)) => Error::Record {
+                model,
+                record: format!("record {}", line.saturating_sub(1)),
+                reason: format!("column {column}: {}", db.message()),
+            },
+            (Some(line), None) => Error::Record {
+                model,
+                record: format!("record {}", line.saturating_sub(1)),
+                reason: db.message().to_owned(),
+            },
+            _ => db_error(&model, error),
+        }
+    }
+}
+
+#[async_trait]
+impl Sink for PostgresSink {
+    async fn begin_table(&mut self, source: &Arc<TableSchema>) -> Result<()> {
+        let Some(index) = self
+            .catalog
+            .tables
+            .iter()
+            .position(|t| t.model == source.model)
+        else {
+            return Err(Error::Data(format!(
+                "the file holds model {}, which this database does not have; valid models: {}",
+                source.model,
+                self.catalog.model_names().join(", ")
+            )));
+        };
+        let table = &self.catalog.tables[index];
+        if matches!(self.options.mode, ImportMode::Replace | ImportMode::Merge) {
+            no_key_check(table, self.options.mode)?;
+        }
+        if self.staged.iter().any(|s| s.table == index) {
+            return Err(Error::Record {
+                model: table.model.clone(),
+                record: "(model)".into(),
+                reason: "appears twice in the file".into(),
+            });
+        }
+        let mut map = Vec::with_capacity(source.columns.len());
+        let mut unknown = Vec::new();
+        for column in &source.columns {
+            match table.column_index(&column.name) {
+                Some(c) if table.columns[c].generated == Generated::Stored => map.push(None),
+                Some(c) => map.push(Some(c)),
+                None => {
+                    unknown.push(column.name.clone());
+                    map.push(None);
+                }
+            }
+        }
+        if !unknown.is_empty() {
+            if self.options.ignore_unknown_columns {
+                tracing::warn!(
+                    model = %table.model,
+                    keys = %unknown.join(", "),
+                    "Ignoring record keys that are not columns."
+                );
+            } else {
+                return Err(Error::Data(format!(
+                    "records of model {} have keys that are not columns of table {}: {} \
+                     (--ignore-unknown-columns drops them)",
+                    table.model,
+                    table.qualified_name(),
+                    unknown.join(", ")
+                )));
+            }
+        }
+        let columns: Vec<usize> = map.iter().flatten().copied().collect();
+        let staging = format!("cf_stage_{}", self.staged.len());
+        let definitions: Vec<String> = std::iter::once("cf_row bigint".to_owned())
+            .chain(columns.iter().map(|&c| {
+                let column = &table.columns[c];
+                format!("{} {}", quote_ident(&column.name), column.type_name)
+            }))
+            .collect();
+        self.client
+            .batch_execute(&format!(
+                "CREATE TEMP TABLE {staging} ({})",
+                definitions.join(", ")
+            ))
+            .await
+            .map_err(|e| db_error(&table.model, &e))?;
+        let copy = format!(
+            "COPY {staging} (cf_row{}{}) FROM STDIN",
+            if columns.is_empty() { "" } else { ", " },
+            column_list(table, &columns, "")
+        );
+        let sink = self
+            .client
+            .copy_in(copy.as_str())
+            .await
+            .map_err(|e| db_error(&table.model, &e))?;
+        self.staged.push(Staged {
+            table: index,
+            staging,
+            columns,
+            records: 0,
+        });
+        self.copying = Some(Copying {
+            sink: Box::pin(sink),
+            source: source.clone(),
+            buffer: BytesMut::with_capacity(COPY_CHUNK * 2),
+            map,
+            staged: self.staged.len() - 1,
+        });
+        Ok(())
+    }
+
+    async fn write_batch(&mut self, batch: &Batch) -> Result<()> {
+        let Some(copying) = self.copying.as_mut() else {
+            return Err(Error::Internal("rows arrived before their table".into()));
+        };
+        let staged = &mut self.staged[copying.staged];
+        let table = &self.catalog.tables[staged.table];
+        for row in 0..batch.rows() {
+            let mut number = itoa::Buffer::new();
+            copying
+                .buffer
+                .put_slice(number.format(staged.records).as_bytes());
+            for ((cell, target), from) in batch
+                .row(row)
+                .zip(&copying.map)
+                .zip(&copying.source.columns)
+            {
+                let Some(target) = target else { continue };
+                copying.buffer.put_u8(b'\t');
+                write_field(&mut copying.buffer, cell, from, &table.columns[*target]).map_err(
+                    |reason| Error::Record {
+                        model: table.model.clone(),
+                        record: format!("record {}", staged.records),
+                        reason: format!("column {}: {reason}", table.columns[*target].name),
+                    },
+                )?;
+            }
+            copying.buffer.put_u8(b'\n');
+            staged.records += 1;
+        }
+        self.send(false).await
+    }
+
+    async fn end_table(&mut self) -> Result<()> {
+        self.send(true).await?;
+        if let Some(mut copying) = self.copying.take() {
+            if let Err(error) = copying.sink.as_mut().finish().await {
+                return Err(self.copy_error(copying.staged, &error));
+            }
+        }
+        Ok(())
+    }
+
+    async fn prepare(&mut self) -> Result<()> {
+        let outcomes = self.load().await?;
+        self.outcomes = Some(outcomes);
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<SinkReport> {
+        let outcomes = match self.outcomes.take() {
+            Some(outcomes) => outcomes,
+            None => self.load().await?,
+        };
+        if self.options.dry_run {
+            self.client
+                .batch_execute("ROLLBACK")
+                .await
+                .map_err(|e| db_error("(all)", &e))?;
+        } else {
+            self.commit().await?;
+        }
+        Ok(SinkReport {
+            target: self.target.clone(),
+            bytes: None,
+            models: outcomes,
+        })
+    }
+
+    async fn abort(self: Box<Self>) {
+        // A statement may still run on the server (an interrupted load waiting for a lock):
+        // cancel it, then roll back. Nothing was committed either way; the timeout only keeps a
+        // stuck server from holding up the exit.
+        let PostgresSink {
+            client,
+            copying,
+            settings,
+            ..
+        } = *self;
+        drop(copying);
+        settings.cancel(&client.cancel_token()).await;
+        let rollback = client.batch_execute("ROLLBACK");
+        if tokio::time::timeout(std::time::Duration::from_secs(10), rollback)
+            .await
+            .is_err()
+        {
+            tracing::warn!(database = %settings, "The rollback did not answer; closing the connection.");
+        }
+    }
+}
