@@ -157,3 +157,40 @@ fn demo_exports_sample_data_into_the_current_folder() {
     let bytes = std::fs::read(dir.path().join(&files[0])).unwrap();
     assert_eq!(&bytes[..2], [0x1f, 0x8b]);
 }
+
+#[tokio::test]
+async fn progress_line_only_on_a_terminal() {
+    let db = sample_db("progress", 2_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    // script(1) gives the export a terminal.
+    let command = format!(
+        "{} export -o {}",
+        env!("CARGO_BIN_EXE_cityforge-data"),
+        dir.path().join("tty.json").display()
+    );
+    let output = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("DATABASE_URL", &db.url)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{screen}");
+    assert!(
+        screen.contains(" rows, ") && screen.contains("/s)"),
+        "{screen}"
+    );
+    // Without a terminal: log lines only.
+    let output = cli()
+        .args(["export", "-o"])
+        .arg(dir.path().join("plain.json"))
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success());
+    assert!(
+        !stderr.contains("/s)") && !stderr.contains('\u{1b}'),
+        "{stderr}"
+    );
+}
