@@ -194,3 +194,42 @@ async fn progress_line_only_on_a_terminal() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn tables_the_preset_does_not_know_are_exported_and_logged() {
+    let db = sample_db("unknowntable", 200).await;
+    db.connect()
+        .await
+        .batch_execute(
+            "CREATE TABLE audit_log (id serial PRIMARY KEY, user_id int REFERENCES users, note text);
+             INSERT INTO audit_log (user_id, note) SELECT id, 'login' FROM users LIMIT 3;",
+        )
+        .await
+        .unwrap();
+    let output = cli()
+        .args(["export", "-o", "-"])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("does not know") && stderr.contains("audit_log"),
+        "{stderr}"
+    );
+    let document = parse(std::str::from_utf8(&output.stdout).unwrap());
+    let models: Vec<&String> = document["data"].as_object().unwrap().keys().collect();
+    assert_eq!(models.len(), 21);
+    assert_eq!(models[19], "TokenBlacklist");
+    assert_eq!(models[20], "audit_log", "after the preset's models");
+    assert_eq!(document["data"]["audit_log"].as_array().unwrap().len(), 3);
+    // It can be left out like any model.
+    let output = cli()
+        .args(["export", "-o", "-", "--exclude", "audit_log"])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let document = parse(std::str::from_utf8(&output.stdout).unwrap());
+    assert!(document["data"].get("audit_log").is_none());
+}
