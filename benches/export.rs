@@ -1,5 +1,7 @@
 //! Export benchmark: our export side by side with `pg_dump --data-only`, a raw `COPY … TO STDOUT`
-//! and PostgreSQL's own `row_to_json`, on the same sample database, in the same run.
+//! and PostgreSQL's own `row_to_json`, on the same sample database, in the same run; and the
+//! sanitizing cost: a pipeline file (postgres → export_file) run with and without the transforms
+//! of `pipelines/prod-to-staging.toml`.
 //!
 //! ```text
 //! cargo bench --bench export                      # about 1M rows (default)
@@ -13,11 +15,11 @@
 //! the deterministic sample data ([`sample::load`]), runs `VACUUM ANALYZE` and `CHECKPOINT`, then
 //! runs every case `BENCH_REPEATS` times, round-robin (so a burst of load from elsewhere hits
 //! every case alike), and reports the median of each figure. Every case is a child process (or
-//! a pipeline of two), reaped with `wait4`, so its peak RSS and CPU are its own; the backend's
-//! CPU is read separately from the postmaster's `/proc` counters, and the machine's remaining busy
-//! time is reported as "others' CPU" (a noise indicator). Every case writes a file in a
-//! temp folder (deleted after each run and at the end), so all of them pay for the same kind of
-//! output.
+//! a pipeline of two), each under the trampoline of `support` (which reaps it with `wait4`), so
+//! its peak RSS and CPU are its own; the backend's CPU is read separately from the postmaster's
+//! `/proc` counters, and the machine's remaining busy time is reported as "others' CPU" (a noise
+//! indicator). Every case writes a file in a temp folder (deleted after each run and at the end),
+//! so all of them pay for the same kind of output.
 //!
 //! The export binary is `CARGO_BIN_EXE_cityforge-data`: `cargo bench` builds it (with the
 //! `bench` profile, which is `release`, into `target/release/`) before running this file, so the
@@ -26,38 +28,32 @@
 //! `target/bench-export/rows-<N>.txt`; a run at another size compares its peak RSS with the
 //! 1M-row file when present (the "≤ 10 % above 1M at 5M" target).
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::error::Error;
 use std::ffi::OsString;
-use std::fmt::Write as _;
-use std::fs::{self, File};
-use std::io;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::fs;
+use std::path::Path;
+use std::process::ExitCode;
 
 use cityforge_data::local_pg::LocalPg;
-use cityforge_data::pg::ConnectionSettings;
 use cityforge_data::sample;
 
-/// Sample size when neither `BENCH_ROWS` nor a numeric argument is given.
-const DEFAULT_ROWS: u64 = 1_000_000;
-/// Runs per case when `BENCH_REPEATS` is not set.
-const DEFAULT_REPEATS: usize = 3;
-/// The CLI under test, built by cargo for this bench.
-const EXPORT_BIN: &str = env!("CARGO_BIN_EXE_cityforge-data");
-/// Database the sample data goes into.
-const DB: &str = "cityforge";
+use support::{
+    cell, first_line, hold, own_peak_rss_mib, prepare, print_header, rounds, rss_growth, verdict,
+    Case, Config, Stage, Summary, Target, DB, OUT, RSS_LIMIT_MIB,
+};
+
 /// Default export / `pg_dump --data-only`, wall time (the issue's limits follow).
 const DEFAULT_LIMIT: f64 = 2.0;
 /// `--compact` export / `pg_dump --data-only`.
 const COMPACT_LIMIT: f64 = 1.5;
 /// gzip export / `pg_dump --data-only | gzip -6`.
 const GZIP_LIMIT: f64 = 1.2;
-/// Peak RSS limit of every export, MiB.
-const RSS_LIMIT_MIB: f64 = 64.0;
-/// Allowed peak-RSS growth from the 1M-row run to a larger one.
-const RSS_GROWTH_LIMIT: f64 = 0.10;
+/// Sanitized pipeline throughput / plain pipeline throughput, at least (sanitizing costs at
+/// most 25 % of the throughput).
+const SANITIZE_LIMIT: f64 = 0.75;
 
 /// Names of the cases, in the order they run within a round.
 const PG_DUMP: &str = "pg_dump --data-only";
@@ -73,369 +69,58 @@ const EXPORT_COMPACT: &str = "export --compact";
 const EXPORT_GZIP: &str = "export gzip";
 /// `pg_dump --data-only | gzip -6`.
 const PG_DUMP_GZIP: &str = "pg_dump | gzip -6";
+/// `run` of a pipeline file: postgres source → export_file sink, no transforms.
+const RUN_PLAIN: &str = "run: postgres → file";
+/// The same with every transform (and the policy) of `pipelines/prod-to-staging.toml`.
+const RUN_SANITIZED: &str = "run: + prod-to-staging transforms";
 
-/// Benchmark settings from the environment and the command line.
-struct Config {
-    /// Approximate sample rows.
-    rows: u64,
-    /// Runs per case.
-    repeats: usize,
-    /// The export binary: `BENCH_EXPORT_BIN`, else the one cargo built for this bench.
-    export_bin: PathBuf,
-}
+/// The pipeline file whose transforms are measured.
+const PROD_TO_STAGING: &str = "pipelines/prod-to-staging.toml";
+/// `SANITIZE_SECRET` for the sanitized run (any value works).
+const SANITIZE_SECRET: &str = "bench-secret-not-for-production";
 
-impl Config {
-    /// Reads `BENCH_ROWS` / the first numeric argument, `BENCH_REPEATS` and `BENCH_EXPORT_BIN`;
-    /// other arguments (`--bench` and whatever cargo passes) are ignored.
-    fn from_env() -> Result<Config, Box<dyn Error>> {
-        let parse = |text: &str| text.replace('_', "").parse::<u64>();
-        let from_args = std::env::args().skip(1).find_map(|a| parse(&a).ok());
-        let rows = match (from_args, std::env::var("BENCH_ROWS")) {
-            (Some(rows), _) => rows,
-            (None, Ok(text)) if !text.is_empty() => {
-                parse(&text).map_err(|e| format!("BENCH_ROWS={text}: {e}"))?
-            }
-            _ => DEFAULT_ROWS,
-        };
-        let repeats = match std::env::var("BENCH_REPEATS") {
-            Ok(text) if !text.is_empty() => {
-                parse(&text).map_err(|e| format!("BENCH_REPEATS={text}: {e}"))? as usize
-            }
-            _ => DEFAULT_REPEATS,
-        };
-        let export_bin = std::env::var_os("BENCH_EXPORT_BIN")
-            .filter(|p| !p.is_empty())
-            .map_or_else(|| PathBuf::from(EXPORT_BIN), PathBuf::from);
-        Ok(Config {
-            rows,
-            repeats: repeats.max(1),
-            export_bin,
-        })
-    }
-}
-
-/// One program of a case: what to run and where its stdout goes.
-struct Stage {
-    /// Executable.
-    program: PathBuf,
-    /// Arguments; the token [`OUT`] is replaced by the output path.
-    args: Vec<OsString>,
-    /// Whether stdout is the output file (else the program writes the file itself, or stdout
-    /// feeds the next stage).
-    stdout_to_file: bool,
-}
-
-/// Placeholder for the output path in [`Stage::args`].
-const OUT: &str = "{out}";
-
-impl Stage {
-    /// A stage from a program and string arguments.
-    fn new(program: impl AsRef<Path>, args: &[&str], stdout_to_file: bool) -> Stage {
-        Stage {
-            program: program.as_ref().to_path_buf(),
-            args: args.iter().map(OsString::from).collect(),
-            stdout_to_file,
-        }
-    }
-}
-
-/// One thing we measure.
-struct Case {
-    /// Row label.
-    name: &'static str,
-    /// Output file name in the work folder.
-    file: &'static str,
-    /// One program, or a pipeline (each stage's stdout into the next one's stdin).
-    stages: Vec<Stage>,
-}
-
-/// What one run of one case cost.
-#[derive(Clone, Debug, Default)]
-struct Run {
-    /// Spawn of the first stage to exit of the last.
-    wall: Duration,
-    /// User + system CPU of all stages (not the server's).
-    cpu: Duration,
-    /// CPU of the PostgreSQL server processes that exited during the run (the backend).
-    server_cpu: Duration,
-    /// CPU the machine spent on anything else meanwhile (other users, the server's background
-    /// processes, the kernel): a noise indicator.
-    other_cpu: Duration,
-    /// Peak RSS per stage, KiB.
-    rss_kib: Vec<u64>,
-    /// Size of the output file.
-    bytes: u64,
-}
-
-impl Run {
-    /// The largest peak RSS of the stages, MiB.
-    fn rss_mib(&self) -> f64 {
-        self.rss_kib.iter().copied().max().unwrap_or(0) as f64 / 1024.0
-    }
-}
-
-/// Median figures of one case over all repeats.
-#[derive(Clone, Debug)]
-struct Summary {
-    /// Median wall time, seconds.
-    wall: f64,
-    /// Fastest and slowest run, seconds.
-    wall_range: (f64, f64),
-    /// Median client CPU, seconds.
-    cpu: f64,
-    /// Median server (backend) CPU, seconds.
-    server_cpu: f64,
-    /// Median CPU spent on anything else meanwhile, seconds.
-    other_cpu: f64,
-    /// Median peak RSS (largest stage), MiB.
-    rss: f64,
-    /// Largest peak RSS over the repeats, MiB.
-    rss_max: f64,
-    /// Median peak RSS per stage, MiB.
-    stage_rss: Vec<f64>,
-    /// Output size (median; they are all the same but for the export's timestamp).
-    bytes: u64,
-}
-
-/// The median of some numbers (the lower middle one for an even count).
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[(values.len() - 1) / 2]
-}
-
-impl Summary {
-    /// Medians of a case's runs.
-    fn of(runs: &[Run]) -> Summary {
-        let stages = runs[0].rss_kib.len();
-        Summary {
-            wall: median(runs.iter().map(|r| r.wall.as_secs_f64()).collect()),
-            wall_range: runs
-                .iter()
-                .map(|r| r.wall.as_secs_f64())
-                .fold((f64::INFINITY, 0.0), |(lo, hi), w| (lo.min(w), hi.max(w))),
-            cpu: median(runs.iter().map(|r| r.cpu.as_secs_f64()).collect()),
-            server_cpu: median(runs.iter().map(|r| r.server_cpu.as_secs_f64()).collect()),
-            other_cpu: median(runs.iter().map(|r| r.other_cpu.as_secs_f64()).collect()),
-            rss: median(runs.iter().map(Run::rss_mib).collect()),
-            rss_max: runs.iter().map(Run::rss_mib).fold(0.0, f64::max),
-            stage_rss: (0..stages)
-                .map(|i| median(runs.iter().map(|r| r.rss_kib[i] as f64 / 1024.0).collect()))
-                .collect(),
-            bytes: median(runs.iter().map(|r| r.bytes as f64).collect()) as u64,
-        }
-    }
-}
-
-/// Everything a case needs to reach the database.
-struct Target<'a> {
-    /// The cluster.
-    pg: &'a LocalPg,
-    /// Folder for outputs and stderr captures.
-    work: &'a Path,
-}
-
-impl Target<'_> {
-    /// CPU of the postmaster and of its reaped children (the backends), from `/proc`.
-    fn server_cpu(&self) -> Duration {
-        let pid = fs::read_to_string(self.pg.data_dir().join("postmaster.pid"))
-            .ok()
-            .and_then(|s| s.lines().next()?.trim().parse::<u32>().ok());
-        let Some(pid) = pid else {
-            return Duration::ZERO;
-        };
-        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            return Duration::ZERO;
-        };
-        // Fields after "(comm)": state is field 3, utime/stime/cutime/cstime are fields 14–17.
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            return Duration::ZERO;
-        };
-        let ticks: u64 = rest
-            .split_whitespace()
-            .skip(11)
-            .take(4)
-            .filter_map(|f| f.parse::<u64>().ok())
-            .sum();
-        from_ticks(ticks)
-    }
-
-    /// Runs one case once and measures it; the output file is deleted afterwards.
-    fn measure(&self, case: &Case) -> Result<Run, Box<dyn Error>> {
-        let out = self.work.join(case.file);
-        // Earlier runs' dirty pages must not be flushed on this run's time.
-        // SAFETY: sync(2) has no preconditions.
-        unsafe { libc::sync() };
-        let mut children: Vec<(Child, PathBuf, &Stage)> = Vec::new();
-        let server_before = self.server_cpu();
-        let busy_before = machine_busy();
-        let started = Instant::now();
-        let mut previous_stdout = None;
-        for (i, stage) in case.stages.iter().enumerate() {
-            let stderr_path = self.work.join(format!("{}.stage{i}.stderr", case.file));
-            let mut cmd = Command::new(&stage.program);
-            for arg in &stage.args {
-                if arg == OUT {
-                    cmd.arg(&out);
-                } else {
-                    cmd.arg(arg);
-                }
-            }
-            cmd.env("PGHOST", self.pg.host())
-                .env("PGPORT", self.pg.port().to_string())
-                .env("PGUSER", self.pg.user())
-                .env("PGPASSWORD", self.pg.password())
-                .env("PGDATABASE", DB)
-                .env("DATABASE_URL", self.pg.url(DB))
-                .env_remove("RUST_LOG")
-                .stderr(File::create(&stderr_path)?);
-            cmd.stdin(match previous_stdout.take() {
-                Some(pipe) => Stdio::from(pipe),
-                None => Stdio::null(),
-            });
-            let last = i + 1 == case.stages.len();
-            if stage.stdout_to_file {
-                cmd.stdout(File::create(&out)?);
-            } else if !last {
-                cmd.stdout(Stdio::piped());
-            } else {
-                cmd.stdout(Stdio::null());
-            }
-            let mut child = cmd
-                .spawn()
-                .map_err(|e| format!("{}: {e}", stage.program.display()))?;
-            previous_stdout = child.stdout.take();
-            children.push((child, stderr_path, stage));
-        }
-        let mut reaped = Vec::with_capacity(children.len());
-        for (child, stderr_path, stage) in children {
-            let (status, usage) = wait_with_rusage(child)?;
-            reaped.push((status, usage, stderr_path, stage));
-        }
-        let mut run = Run {
-            wall: started.elapsed(),
-            ..Run::default()
-        };
-        let mut failure = None;
-        for (status, usage, stderr_path, stage) in reaped {
-            run.rss_kib.push(usage.ru_maxrss.max(0) as u64);
-            run.cpu += timeval(usage.ru_utime) + timeval(usage.ru_stime);
-            if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) && failure.is_none() {
-                let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
-                failure = Some(format!(
-                    "{} failed (wait status {status}): {}",
-                    stage.program.display(),
-                    stderr.trim()
-                ));
-            }
-            fs::remove_file(&stderr_path)?;
-        }
-        // Let the postmaster reap the backend, so its CPU shows in the postmaster's counters.
-        std::thread::sleep(SETTLE);
-        let server_after = self.server_cpu();
-        let busy_after = machine_busy();
-        run.server_cpu = server_after.saturating_sub(server_before);
-        run.other_cpu = busy_after
-            .saturating_sub(busy_before)
-            .saturating_sub(run.cpu + run.server_cpu);
-        run.bytes = fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
-        let _ = fs::remove_file(&out);
-        match failure {
-            Some(message) => Err(format!("{}: {message}", case.name).into()),
-            None => Ok(run),
-        }
-    }
-}
-
-/// Reaps a child with `wait4`, returning its wait status and its own resource usage.
-fn wait_with_rusage(child: Child) -> io::Result<(libc::c_int, libc::rusage)> {
-    let pid = child.id() as libc::pid_t;
-    let mut status: libc::c_int = 0;
-    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: pid is our own unreaped child; both pointers are valid for writes.
-        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if reaped == pid {
-            // The child is reaped; `Child` neither waits nor kills on drop.
-            drop(child);
-            return Ok((status, usage));
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
-}
-
-/// How long to wait after a case before reading the CPU counters.
-const SETTLE: Duration = Duration::from_millis(100);
-
-/// Clock ticks as a `Duration`.
-fn from_ticks(ticks: u64) -> Duration {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Duration::from_nanos(ticks.saturating_mul(1_000_000_000) / hz)
-}
-
-/// Busy CPU time of the whole machine (user, nice, system, irq, softirq) from `/proc/stat`.
-fn machine_busy() -> Duration {
-    let ticks = fs::read_to_string("/proc/stat")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("cpu "))?;
-            let f: Vec<u64> = line
-                .split_whitespace()
-                .skip(1)
-                .filter_map(|x| x.parse().ok())
-                .collect();
-            // user nice system idle iowait irq softirq steal …
-            Some(f.first()? + f.get(1)? + f.get(2)? + f.get(5)? + f.get(6)?)
-        })
-        .unwrap_or(0);
-    from_ticks(ticks)
-}
-
-/// A `timeval` as a `Duration`.
-fn timeval(tv: libc::timeval) -> Duration {
-    Duration::from_secs(tv.tv_sec.max(0) as u64) + Duration::from_micros(tv.tv_usec.max(0) as u64)
-}
-
-/// The three load averages from `/proc/loadavg`.
-fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".to_owned())
-}
-
-/// First line of a command's stdout, or `?`.
-fn first_line(program: &Path, args: &[&str]) -> String {
-    Command::new(program)
-        .args(args)
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| "?".to_owned())
-}
-
-/// `MemTotal` from `/proc/meminfo`, GiB.
-fn mem_total_gib() -> f64 {
-    fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0 / 1024.0)
+/// Writes the two pipeline files of the sanitizing cases into `work`; returns their paths
+/// (plain, sanitized). Both keep prod-to-staging's `[source]` and write the default (pretty)
+/// layout to `run-plain.json` / `run-sanitized.json` in `work`; the sanitized one also has all of
+/// its `[[transforms]]` and its `[policy]`.
+fn pipeline_files(work: &Path) -> Result<(String, String), Box<dyn Error>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(PROD_TO_STAGING);
+    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let original: toml::Table = text.parse()?;
+    let part = |key: &str| {
+        original
+            .get(key)
+            .cloned()
+            .ok_or_else(|| format!("{PROD_TO_STAGING} has no {key}"))
+    };
+    let sink = |file: &str| {
+        let mut sink = toml::Table::new();
+        sink.insert("type".into(), "export_file".into());
+        sink.insert(
+            "location".into(),
+            work.join(file).to_string_lossy().into_owned().into(),
+        );
+        toml::Value::Array(vec![toml::Value::Table(sink)])
+    };
+    let mut plain = toml::Table::new();
+    plain.insert("source".into(), part("source")?);
+    plain.insert("sinks".into(), sink("run-plain.json"));
+    let mut sanitized = plain.clone();
+    sanitized.insert("transforms".into(), part("transforms")?);
+    sanitized.insert("policy".into(), part("policy")?);
+    sanitized.insert("sinks".into(), sink("run-sanitized.json"));
+    let plain_path = work.join("plain.toml");
+    let sanitized_path = work.join("sanitized.toml");
+    fs::write(&plain_path, toml::to_string(&plain)?)?;
+    fs::write(&sanitized_path, toml::to_string(&sanitized)?)?;
+    Ok((
+        plain_path.to_string_lossy().into_owned(),
+        sanitized_path.to_string_lossy().into_owned(),
+    ))
 }
 
 /// Every case, in run order.
-fn cases(pg: &LocalPg, export_bin: &Path) -> Vec<Case> {
+fn cases(pg: &LocalPg, export_bin: &Path, work: &Path) -> Result<Vec<Case>, Box<dyn Error>> {
     let bin = |name: &str| pg.bin_dir().join(name);
     let psql_copies = |select: &dyn Fn(&str) -> String| {
         let mut args: Vec<OsString> = ["-X", "-q", "-v", "ON_ERROR_STOP=1"]
@@ -449,154 +134,83 @@ fn cases(pg: &LocalPg, export_bin: &Path) -> Vec<Case> {
         Stage {
             program: bin("psql"),
             args,
+            env: Vec::new(),
             stdout_to_file: true,
         }
     };
-    vec![
-        Case {
-            name: PG_DUMP,
-            file: "pg_dump.sql",
-            stages: vec![Stage::new(
+    let case = |name, file, stages| Case {
+        name,
+        file: Some(file),
+        database: DB,
+        may_fail: false,
+        stages,
+    };
+    let (plain, sanitized) = pipeline_files(work)?;
+    let run = |file: &str| {
+        Stage::new(export_bin, &["--quiet", "run", file], false)
+            .env("PRODUCTION_DATABASE_URL", pg.url(DB))
+            .env("SANITIZE_SECRET", SANITIZE_SECRET)
+    };
+    Ok(vec![
+        case(
+            PG_DUMP,
+            "pg_dump.sql",
+            vec![Stage::new(
                 bin("pg_dump"),
                 &["--data-only", "-f", OUT],
                 false,
             )],
-        },
-        Case {
-            name: RAW_COPY,
-            file: "copy.txt",
-            stages: vec![psql_copies(&|t| format!("COPY {t} TO STDOUT"))],
-        },
-        Case {
-            name: JSON_FLOOR,
-            file: "row_to_json.txt",
-            stages: vec![psql_copies(&|t| {
+        ),
+        case(
+            RAW_COPY,
+            "copy.txt",
+            vec![psql_copies(&|t| format!("COPY {t} TO STDOUT"))],
+        ),
+        case(
+            JSON_FLOOR,
+            "row_to_json.txt",
+            vec![psql_copies(&|t| {
                 format!("COPY (SELECT row_to_json(t) FROM {t} t) TO STDOUT")
             })],
-        },
-        Case {
-            name: EXPORT,
-            file: "export.json",
-            stages: vec![Stage::new(
+        ),
+        case(
+            EXPORT,
+            "export.json",
+            vec![Stage::new(
                 export_bin,
                 &["--quiet", "export", "-o", OUT],
                 false,
             )],
-        },
-        Case {
-            name: EXPORT_COMPACT,
-            file: "export-compact.json",
-            stages: vec![Stage::new(
+        ),
+        case(
+            EXPORT_COMPACT,
+            "export-compact.json",
+            vec![Stage::new(
                 export_bin,
                 &["--quiet", "export", "--compact", "-o", OUT],
                 false,
             )],
-        },
-        Case {
-            name: EXPORT_GZIP,
-            file: "export.json.gz",
-            stages: vec![Stage::new(
+        ),
+        case(
+            EXPORT_GZIP,
+            "export.json.gz",
+            vec![Stage::new(
                 export_bin,
                 &["--quiet", "export", "-o", OUT],
                 false,
             )],
-        },
-        Case {
-            name: PG_DUMP_GZIP,
-            file: "pg_dump.sql.gz",
-            stages: vec![
+        ),
+        case(
+            PG_DUMP_GZIP,
+            "pg_dump.sql.gz",
+            vec![
                 Stage::new(bin("pg_dump"), &["--data-only"], false),
                 Stage::new("gzip", &["-6"], true),
             ],
-        },
-    ]
-}
-
-/// Creates the database, loads the sample, vacuums; returns the total row count.
-fn prepare(pg: &LocalPg, rows: u64) -> Result<u64, Box<dyn Error>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let admin = ConnectionSettings::from_url(&pg.url("postgres"))?
-            .connect()
-            .await?;
-        admin
-            .batch_execute(&format!("CREATE DATABASE {DB}"))
-            .await?;
-        let client = ConnectionSettings::from_url(&pg.url(DB))?.connect().await?;
-        sample::create_schema(&client).await?;
-        let started = Instant::now();
-        let summary = sample::load(&client, rows).await?;
-        let loaded = started.elapsed();
-        println!(
-            "loaded {} rows in {:.1} s ({:.0} rows/s)",
-            summary.total(),
-            loaded.as_secs_f64(),
-            summary.total() as f64 / loaded.as_secs_f64()
-        );
-        for (table, n) in &summary.tables {
-            println!("  {table:<24} {n:>9}");
-        }
-        let started = Instant::now();
-        client.batch_execute("VACUUM ANALYZE").await?;
-        client.batch_execute("CHECKPOINT").await?;
-        let size: i64 = client
-            .query_one("SELECT pg_database_size(current_database())", &[])
-            .await?
-            .get(0);
-        let version: String = client.query_one("SHOW server_version", &[]).await?.get(0);
-        println!(
-            "VACUUM ANALYZE + CHECKPOINT in {:.1} s; database size {:.0} MiB; server {version}",
-            started.elapsed().as_secs_f64(),
-            size as f64 / 1024.0 / 1024.0
-        );
-        Ok::<_, Box<dyn Error>>(summary.total())
-    })
-}
-
-/// Where results are kept between runs.
-fn results_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
-        .join("bench-export")
-}
-
-/// `name=value` lines of the peak RSS per export case, for the growth comparison.
-fn rss_record(summaries: &BTreeMap<&str, Summary>) -> String {
-    let mut text = String::new();
-    for name in [EXPORT, EXPORT_COMPACT, EXPORT_GZIP] {
-        if let Some(s) = summaries.get(name) {
-            let _ = writeln!(text, "{name}={:.2}", s.rss);
-        }
-    }
-    text
-}
-
-/// Parses [`rss_record`]'s output.
-fn parse_rss_record(text: &str) -> BTreeMap<String, f64> {
-    text.lines()
-        .filter_map(|l| {
-            let (name, value) = l.split_once('=')?;
-            Some((name.to_owned(), value.parse().ok()?))
-        })
-        .collect()
-}
-
-/// A case name as a Markdown table cell (`|` escaped).
-fn cell(name: &str) -> String {
-    name.replace('|', "\\|")
-}
-
-/// `yes` / `NO` for a target check.
-fn verdict(holds: bool) -> &'static str {
-    if holds {
-        "yes"
-    } else {
-        "**NO**"
-    }
+        ),
+        case(RUN_PLAIN, "run-plain.json", vec![run(&plain)]),
+        case(RUN_SANITIZED, "run-sanitized.json", vec![run(&sanitized)]),
+    ])
 }
 
 /// Prints the results and target checks as Markdown, ready for `docs/BENCHMARKS.md`.
@@ -608,6 +222,7 @@ fn report(
 ) -> Result<(), Box<dyn Error>> {
     let dump = &summaries[PG_DUMP];
     let dump_gz = &summaries[PG_DUMP_GZIP];
+    let run_plain = &summaries[RUN_PLAIN];
     println!(
         "\n### {total_rows} rows, median of {} runs\n",
         config.repeats
@@ -621,19 +236,11 @@ fn report(
         let s = &summaries[case.name];
         let (reference, against) = match case.name {
             EXPORT_GZIP => (dump_gz, PG_DUMP_GZIP),
+            RUN_SANITIZED => (run_plain, RUN_PLAIN),
             _ => (dump, PG_DUMP),
         };
-        let rss = if s.stage_rss.len() > 1 {
-            s.stage_rss
-                .iter()
-                .map(|r| format!("{r:.1}"))
-                .collect::<Vec<_>>()
-                .join(" / ")
-        } else {
-            format!("{:.1}", s.rss)
-        };
         println!(
-            "| {} | {:.2} | {:.2}–{:.2} | {:.0} | {:.1} | {:.1} | {rss} | {:.2} | {:.2} | {:.2} \
+            "| {} | {:.2} | {:.2}–{:.2} | {:.0} | {:.1} | {:.1} | {} | {:.2} | {:.2} | {:.2} \
              | {:.2}× | {} |",
             cell(case.name),
             s.wall,
@@ -642,6 +249,7 @@ fn report(
             total_rows as f64 / s.wall,
             s.bytes as f64 / 1e6 / s.wall,
             s.bytes as f64 / 1e6,
+            s.rss_cell(),
             s.cpu,
             s.server_cpu,
             s.other_cpu,
@@ -669,102 +277,31 @@ fn report(
     for name in [EXPORT, EXPORT_COMPACT, EXPORT_GZIP] {
         let s = &summaries[name];
         println!(
-            "| {name} peak RSS (max of runs) | ≤ {RSS_LIMIT_MIB:.0} MiB | {:.1} MiB ({:.1}) | {} |",
+            "| {name} peak RSS, median (max of runs) | ≤ {RSS_LIMIT_MIB:.0} MiB | {:.1} MiB ({:.1}) | {} |",
             s.rss,
             s.rss_max,
             verdict(s.rss_max <= RSS_LIMIT_MIB)
         );
     }
-
-    let dir = results_dir();
-    fs::create_dir_all(&dir)?;
-    let record = rss_record(summaries);
-    fs::write(dir.join(format!("rows-{}.txt", config.rows)), &record)?;
-    if config.rows != DEFAULT_ROWS {
-        let baseline_path = dir.join(format!("rows-{DEFAULT_ROWS}.txt"));
-        match fs::read_to_string(&baseline_path) {
-            Ok(text) => {
-                let baseline = parse_rss_record(&text);
-                for (name, now) in parse_rss_record(&record) {
-                    if let Some(&base) = baseline.get(&name) {
-                        let growth = now / base - 1.0;
-                        println!(
-                            "| {name} peak RSS (median) vs the {DEFAULT_ROWS}-row run ({base:.1} MiB) | ≤ +{:.0} % | {:+.1} % | {} |",
-                            RSS_GROWTH_LIMIT * 100.0,
-                            growth * 100.0,
-                            verdict(growth <= RSS_GROWTH_LIMIT)
-                        );
-                    }
-                }
-            }
-            Err(_) => println!(
-                "\n(no {} yet: run the default size first for the RSS growth check)",
-                baseline_path.display()
-            ),
-        }
-    }
-    Ok(())
-}
-
-/// `BENCH_HOLD`: prints how to reach the loaded cluster (for `perf`, `psql`, a manual export)
-/// and waits for a line on stdin: empty to go on measuring, `q` (or end of input) to stop.
-fn hold(pg: &LocalPg) -> Result<bool, Box<dyn Error>> {
+    let throughput = 1.0 / ratio(RUN_SANITIZED, run_plain);
     println!(
-        "BENCH_HOLD: the cluster is loaded.\n  DATABASE_URL={}\n  PGHOST={} PGPORT={} PGUSER={} \
-         PGPASSWORD={} PGDATABASE={DB}\n  bin: {}\nPress Enter to measure, or q to stop.",
-        pg.url(DB),
-        pg.host(),
-        pg.port(),
-        pg.user(),
-        pg.password(),
-        pg.bin_dir().display()
+        "| sanitized / plain pipeline throughput (same source rows) | ≥ {SANITIZE_LIMIT:.2}× | \
+         {throughput:.2}× (costs {:.0} %) | {} |",
+        (1.0 - throughput) * 100.0,
+        verdict(throughput >= SANITIZE_LIMIT)
     );
-    let mut line = String::new();
-    let read = io::stdin().read_line(&mut line)?;
-    Ok(read > 0 && line.trim() != "q")
+    rss_growth(
+        "bench-export",
+        config.rows,
+        &[EXPORT, EXPORT_COMPACT, EXPORT_GZIP],
+        summaries,
+    )
 }
 
 /// The whole benchmark; the cluster and the work folder are dropped (stopped, deleted) on return.
 fn run() -> Result<(), Box<dyn Error>> {
     let config = Config::from_env()?;
-    if !config.export_bin.is_file() {
-        return Err(format!(
-            "{} is missing: run `cargo build --release`",
-            config.export_bin.display()
-        )
-        .into());
-    }
-    println!(
-        "export benchmark: {} rows requested, {} runs per case",
-        config.rows, config.repeats
-    );
-    println!(
-        "machine: {} CPUs, {:.1} GiB RAM, {}; load average {}",
-        std::thread::available_parallelism().map_or(0, usize::from),
-        mem_total_gib(),
-        first_line(Path::new("uname"), &["-sr"]),
-        load_average()
-    );
-    let hash = first_line(
-        Path::new("sha256sum"),
-        &[&config.export_bin.to_string_lossy()],
-    );
-    println!(
-        "export binary: {} (sha256 {}); sources: {}",
-        config.export_bin.display(),
-        hash.get(..16).unwrap_or("?"),
-        first_line(
-            Path::new("git"),
-            &[
-                "-C",
-                env!("CARGO_MANIFEST_DIR"),
-                "describe",
-                "--always",
-                "--dirty"
-            ]
-        )
-    );
-
+    print_header("export benchmark", &config);
     let pg = LocalPg::start()?;
     println!(
         "{} / {}",
@@ -775,12 +312,16 @@ fn run() -> Result<(), Box<dyn Error>> {
         .prefix("cityforge-bench-")
         .tempdir()?;
     let total_rows = prepare(&pg, config.rows)?;
+    println!(
+        "bench process peak RSS {:.1} MiB (not inherited by the measured programs: trampoline)",
+        own_peak_rss_mib()
+    );
     let target = Target {
         pg: &pg,
         work: work.path(),
     };
-    let cases = cases(&pg, &config.export_bin);
-    if std::env::var_os("BENCH_HOLD").is_some_and(|v| !v.is_empty()) && !hold(&pg)? {
+    let cases = cases(&pg, &config.export_bin, work.path())?;
+    if support::env_flag("BENCH_HOLD") && !hold(&pg, work.path())? {
         drop(cases);
         work.close()?;
         return Ok(());
@@ -789,30 +330,13 @@ fn run() -> Result<(), Box<dyn Error>> {
     // Warm the page cache the same way for everyone (VACUUM went through shared buffers' ring).
     target.measure(&cases[1])?;
 
-    let mut runs: BTreeMap<&str, Vec<Run>> = BTreeMap::new();
-    for round in 1..=config.repeats {
-        println!(
-            "\nround {round}/{}: load average {}",
-            config.repeats,
-            load_average()
-        );
-        for case in &cases {
-            let run = target.measure(case)?;
-            println!(
-                "  {:<26} {:>7.2} s  cpu {:>6.2} s  server {:>6.2} s  others {:>5.2} s  rss {:>6.1} MiB  {:>9.1} MB",
-                case.name,
-                run.wall.as_secs_f64(),
-                run.cpu.as_secs_f64(),
-                run.server_cpu.as_secs_f64(),
-                run.other_cpu.as_secs_f64(),
-                run.rss_mib(),
-                run.bytes as f64 / 1e6
-            );
-            runs.entry(case.name).or_default().push(run);
-        }
-    }
-    println!("\nload average after the runs: {}", load_average());
-
+    let runs = rounds(
+        &target,
+        &cases,
+        config.repeats,
+        &mut |_| Ok(()),
+        &mut |_, _| Ok(()),
+    )?;
     let summaries: BTreeMap<&str, Summary> = runs
         .iter()
         .map(|(name, runs)| (*name, Summary::of(runs)))
@@ -826,6 +350,9 @@ fn run() -> Result<(), Box<dyn Error>> {
 
 /// Runs the benchmark; exits 1 with the error on stderr when anything fails.
 fn main() -> ExitCode {
+    if let Some(code) = support::trampoline() {
+        return code;
+    }
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

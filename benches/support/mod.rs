@@ -281,7 +281,16 @@ impl Target<'_> {
     /// (unaligned, tuples only); not measured.
     pub fn psql(&self, database: &str, commands: &[&str]) -> Result<String, Box<dyn Error>> {
         let mut cmd = Command::new(self.pg.bin_dir().join("psql"));
-        cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database]);
+        cmd.args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            database,
+        ]);
         for command in commands {
             cmd.arg("-c").arg(command);
         }
@@ -380,8 +389,7 @@ impl Target<'_> {
             };
             run.rss_kib.push(maxrss_kib);
             run.cpu += Duration::from_micros(user_us + system_us);
-            if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0)
-                && run.failure.is_none()
+            if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) && run.failure.is_none()
             {
                 run.failure = Some(format!(
                     "{} failed (exit status {}): {}",
@@ -419,7 +427,12 @@ impl Target<'_> {
 fn abridge(stderr: &str) -> String {
     const KEEP: usize = 3;
     let lines: Vec<&str> = stderr.trim().lines().collect();
-    let mut text = lines.iter().take(KEEP).copied().collect::<Vec<_>>().join(" ⏎ ");
+    let mut text = lines
+        .iter()
+        .take(KEEP)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ⏎ ");
     if lines.len() > KEEP {
         let _ = write!(text, " … ({} more lines)", lines.len() - KEEP);
     }

@@ -8,6 +8,7 @@ mod support;
 
 mod faults;
 mod local;
+mod pipeline;
 mod retention;
 mod roundtrip;
 mod s3;
