@@ -77,13 +77,10 @@ pub async fn run(
     }
     let mut reports = Vec::with_capacity(sinks.len());
     let mut sinks = sinks.into_iter();
+    // Publishing is short and is not interrupted: a signal arriving now waits for it, so no sink
+    // is left half-published (a rename or a multipart completion cut in the middle).
     while let Some(sink) = sinks.next() {
-        let finished = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => Err(interruption()),
-            result = sink.finish() => result,
-        };
-        match finished {
+        match sink.finish().await {
             Ok(report) => reports.push(report),
             Err(error) => {
                 for rest in sinks {

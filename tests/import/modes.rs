@@ -451,3 +451,42 @@ async fn sigterm_mid_import_rolls_back() {
     locker.batch_execute("ROLLBACK").await.unwrap();
     assert_eq!(checksums(&target).await, before);
 }
+
+#[tokio::test]
+async fn compact_documents_unknown_keys_and_absent_columns() {
+    let source = sample_db("compactsrc", 500).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("compact.json");
+    export(&source, &file, &["--compact"]);
+    let target = crate::support::empty_cityforge("compact").await;
+    assert_ok(&import(&target, &file, &[]));
+    assert_eq!(checksums(&target).await, checksums(&source).await);
+
+    // A key that is no column: refused, or dropped with --ignore-unknown-columns. A column absent
+    // from the records gets its default (users.role defaults to 'user').
+    let document = r#"{"export_metadata": {"timestamp": "2025-01-01T00:00:00", "version": "1.0", "database": "x"},
+      "data": {"User": [{"id": 1, "email": "a@x.org", "password_hash": "h", "first_name": "A",
+                         "last_name": "B", "nickname": "ab"}]}}"#;
+    let file = dir.path().join("extra.json");
+    std::fs::write(&file, document).unwrap();
+    let target = crate::support::empty_cityforge("extrakeys").await;
+    let output = import(&target, &file, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("nickname"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--ignore-unknown-columns"),
+        "{}",
+        stderr(&output)
+    );
+    let output = import(&target, &file, &["--ignore-unknown-columns"]);
+    assert_ok(&output);
+    assert!(stderr(&output).contains("nickname"), "the warning names it");
+    let role: String = target
+        .connect()
+        .await
+        .query_one("SELECT role FROM users WHERE id = 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(role, "user");
+}
