@@ -245,6 +245,19 @@ impl Batch {
         }
     }
 
+    /// Empties the batch for rows of `columns` columns, keeping its allocations for reuse.
+    pub fn reset(&mut self, columns: usize) {
+        self.columns = columns;
+        self.rows = 0;
+        self.data.clear();
+        self.cells.clear();
+    }
+
+    /// Bytes allocated by the batch (for deciding whether to keep it for reuse).
+    pub fn capacity_bytes(&self) -> usize {
+        self.data.capacity() + self.cells.capacity() * std::mem::size_of::<CellRef>()
+    }
+
     /// Number of columns of each row.
     pub fn columns(&self) -> usize {
         self.columns

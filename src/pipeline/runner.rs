@@ -143,6 +143,7 @@ async fn pump(
                     count.rows += rows;
                 }
                 progress.rows(rows, batch.byte_len() as u64);
+                source.recycle(batch);
             }
             Event::End => {
                 for sink in sinks.iter_mut() {

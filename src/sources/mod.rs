@@ -31,4 +31,10 @@ pub trait Source: Send {
     /// The next event, or `None` when every table has been read. After an error the source is
     /// not called again.
     async fn next(&mut self) -> Result<Option<Event>>;
+
+    /// Hands back a batch the sinks are done with, so its buffers can hold the next rows instead
+    /// of new allocations (keeps memory flat and the allocator quiet). Optional.
+    fn recycle(&mut self, batch: Batch) {
+        drop(batch);
+    }
 }

@@ -51,6 +51,8 @@ pub struct PostgresSource {
     next_table: usize,
     current: Option<TableReader>,
     finished: bool,
+    /// A batch handed back by the runner, reused for the next rows.
+    spare: Option<Batch>,
 }
 
 struct TableReader {
@@ -98,6 +100,7 @@ impl PostgresSource {
             next_table: 0,
             current: None,
             finished: false,
+            spare: None,
         })
     }
 
@@ -158,7 +161,13 @@ impl Source for PostgresSource {
             return Ok(Some(Event::End));
         }
         let columns = reader.schema.columns.len();
-        let mut batch = Batch::with_capacity(columns, 1024, BATCH_BYTES + BATCH_BYTES / 4);
+        let mut batch = match self.spare.take() {
+            Some(mut spare) => {
+                spare.reset(columns);
+                spare
+            }
+            None => Batch::with_capacity(columns, 1024, BATCH_BYTES + BATCH_BYTES / 4),
+        };
         while batch.byte_len() < BATCH_BYTES && batch.rows() < BATCH_ROWS {
             match reader.stream.next().await {
                 Some(Ok(chunk)) => {
@@ -190,6 +199,13 @@ impl Source for PostgresSource {
             return Ok(Some(Event::End));
         }
         Ok(Some(Event::Rows(batch)))
+    }
+
+    fn recycle(&mut self, batch: Batch) {
+        // A batch that grew around a huge cell is freed rather than kept.
+        if batch.capacity_bytes() <= 4 * BATCH_BYTES {
+            self.spare = Some(batch);
+        }
     }
 }
 

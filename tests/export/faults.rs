@@ -171,13 +171,23 @@ async fn output_folder_missing_or_not_writable() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let output = command
+    command
         .arg("export")
         .arg("-o")
         .arg(locked.join("x.json"))
-        .env("DATABASE_URL", &db.url)
-        .output()
-        .unwrap();
+        .env("DATABASE_URL", &db.url);
+    // A binary copied a moment ago may still be open for writing in a child forked meanwhile by
+    // another test thread (ETXTBSY): try again.
+    let mut attempts = 0;
+    let output = loop {
+        match command.output() {
+            Err(error) if error.raw_os_error() == Some(libc::ETXTBSY) && attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            other => break other.unwrap(),
+        }
+    };
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("Permission denied"),
