@@ -295,9 +295,24 @@ impl PostgresSink {
             ""
         };
         let has_key = !table.primary_key.is_empty();
+        // Into an empty table nothing can conflict (duplicates in the file were refused already):
+        // a plain INSERT skips the speculative-insertion work of ON CONFLICT.
+        let empty: bool = self
+            .client
+            .query_one(
+                &format!(
+                    "SELECT NOT EXISTS (SELECT 1 FROM {} LIMIT 1)",
+                    table.qualified_name()
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| db_error(&table.model, &e))?
+            .get(0);
         let mut filter = String::new();
         let conflict = match (self.options.mode, has_key) {
             (ImportMode::Clean, _) => String::new(),
+            (_, true) if empty => String::new(),
             (ImportMode::Skip, true) => {
                 format!(" ON CONFLICT ({}) DO NOTHING", key_list(table))
             }
