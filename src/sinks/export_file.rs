@@ -2,7 +2,7 @@
 //! a location.
 //!
 //! Encoding runs on the caller's task; compression and file I/O run on a writer task fed through
-//! a bounded channel of 256 KiB chunks, so the two overlap on separate cores while memory stays
+//! a bounded channel of 1 MiB chunks, so the two overlap on separate cores while memory stays
 //! bounded. The file appears only in `finish`; `abort` (or any write error) removes it.
 
 use std::sync::Arc;
@@ -19,11 +19,11 @@ use crate::record::{Batch, TableSchema};
 use crate::storage::{Compression, Location, Output, StorageError};
 
 /// Chunks of this size are handed to the writer task.
-const CHUNK_BYTES: usize = 256 * 1024;
+const CHUNK_BYTES: usize = 1024 * 1024;
 /// Chunks in flight between the encoder and the writer.
 const CHUNKS_IN_FLIGHT: usize = 4;
 /// Rows encoded between two checks of the buffer size.
-const ROWS_PER_SLICE: usize = 64;
+const ROWS_PER_SLICE: usize = 256;
 /// A returned buffer larger than this (it held a huge cell) is freed rather than reused.
 const MAX_REUSED_CAPACITY: usize = CHUNK_BYTES * 4;
 
