@@ -41,6 +41,8 @@ pub const RSS_GROWTH_LIMIT: f64 = 0.10;
 pub const TRAMPOLINE_ENV: &str = "CITYFORGE_BENCH_RUSAGE_FILE";
 /// How long to wait after a case before reading the CPU counters.
 pub const SETTLE: Duration = Duration::from_millis(100);
+/// How long to wait at most for a run's backends to exit.
+pub const BACKEND_EXIT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Benchmark settings from the environment and the command line.
 pub struct Config {
@@ -164,6 +166,9 @@ pub struct Run {
     pub bytes: u64,
     /// Why the run failed (only for cases that [`Case::may_fail`]).
     pub failure: Option<String>,
+    /// How long the server's backends went on after the last program had exited (not part of
+    /// the wall time).
+    pub backend_exit: Duration,
 }
 
 impl Run {
@@ -253,12 +258,64 @@ pub struct Target<'a> {
 }
 
 impl Target<'_> {
+    /// The postmaster's process id, from `postmaster.pid`.
+    fn postmaster_pid(&self) -> Option<u32> {
+        fs::read_to_string(self.pg.data_dir().join("postmaster.pid"))
+            .ok()
+            .and_then(|s| s.lines().next()?.trim().parse::<u32>().ok())
+    }
+
+    /// How many client backends (and their parallel workers) are alive: the postmaster's
+    /// children whose title is `postgres: <user> …` or `postgres: parallel worker …`.
+    fn client_backends(&self) -> usize {
+        let Some(postmaster) = self.postmaster_pid() else {
+            return 0;
+        };
+        let client = format!("postgres: {} ", self.pg.user());
+        let Ok(entries) = fs::read_dir("/proc") else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+            })
+            .filter(|e| {
+                let ppid = fs::read_to_string(e.path().join("stat"))
+                    .ok()
+                    .and_then(|stat| {
+                        let (_, rest) = stat.rsplit_once(')')?;
+                        rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                    });
+                ppid == Some(postmaster)
+            })
+            .filter(|e| {
+                fs::read(e.path().join("cmdline")).is_ok_and(|title| {
+                    let title = String::from_utf8_lossy(&title);
+                    title.starts_with(&client) || title.starts_with("postgres: parallel worker")
+                })
+            })
+            .count()
+    }
+
+    /// Waits (up to [`BACKEND_EXIT_TIMEOUT`]) until no client backend is left, so that the
+    /// backends of a run are reaped, and their CPU counted, before the counters are read; returns
+    /// how long that took. A backend goes on working after its client has gone: it drops its
+    /// temporary tables at exit.
+    pub fn wait_for_backends(&self) -> Duration {
+        let started = Instant::now();
+        while self.client_backends() > 0 && started.elapsed() < BACKEND_EXIT_TIMEOUT {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        started.elapsed()
+    }
+
     /// CPU of the postmaster and of its reaped children (the backends), from `/proc`.
     pub fn server_cpu(&self) -> Duration {
-        let pid = fs::read_to_string(self.pg.data_dir().join("postmaster.pid"))
-            .ok()
-            .and_then(|s| s.lines().next()?.trim().parse::<u32>().ok());
-        let Some(pid) = pid else {
+        let Some(pid) = self.postmaster_pid() else {
             return Duration::ZERO;
         };
         let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -277,24 +334,29 @@ impl Target<'_> {
         from_ticks(ticks)
     }
 
+    /// A command for `program` with the connection variables of `database` (for libpq programs
+    /// and our CLI).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>, database: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("PGHOST", self.pg.host())
+            .env("PGPORT", self.pg.port().to_string())
+            .env("PGUSER", self.pg.user())
+            .env("PGPASSWORD", self.pg.password())
+            .env("PGDATABASE", database)
+            .env("DATABASE_URL", self.pg.url(database))
+            .env_remove("RUST_LOG");
+        cmd
+    }
+
     /// Runs psql on `database` with these commands (each its own `-c`), returns its stdout
     /// (unaligned, tuples only); not measured.
     pub fn psql(&self, database: &str, commands: &[&str]) -> Result<String, Box<dyn Error>> {
-        let mut cmd = Command::new(self.pg.bin_dir().join("psql"));
-        cmd.args([
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            database,
-        ]);
+        let mut cmd = self.command(self.pg.bin_dir().join("psql"), database);
+        cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]);
         for command in commands {
             cmd.arg("-c").arg(command);
         }
-        let output = self.pg_env(&mut cmd, database).output()?;
+        let output = cmd.output()?;
         if !output.status.success() {
             return Err(format!(
                 "psql on {database} failed: {}",
@@ -305,15 +367,19 @@ impl Target<'_> {
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
     }
 
-    /// The connection variables of `database`, for libpq programs and our CLI.
-    fn pg_env<'c>(&self, cmd: &'c mut Command, database: &str) -> &'c mut Command {
-        cmd.env("PGHOST", self.pg.host())
-            .env("PGPORT", self.pg.port().to_string())
-            .env("PGUSER", self.pg.user())
-            .env("PGPASSWORD", self.pg.password())
-            .env("PGDATABASE", database)
-            .env("DATABASE_URL", self.pg.url(database))
-            .env_remove("RUST_LOG")
+    /// Runs a program to the end, unmeasured (e.g. to make a dump); fails with its stderr.
+    pub fn run_unmeasured(&self, mut cmd: Command) -> Result<Duration, Box<dyn Error>> {
+        let started = Instant::now();
+        let output = cmd.stdin(Stdio::null()).stdout(Stdio::null()).output()?;
+        if !output.status.success() {
+            return Err(format!(
+                "{:?} failed: {}",
+                cmd.get_program(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            )
+            .into());
+        }
+        Ok(started.elapsed())
     }
 
     /// Runs one case once and measures it; the output file is deleted afterwards.
@@ -332,7 +398,7 @@ impl Target<'_> {
             let stderr_path = self.work.join(format!("stage{i}.stderr"));
             let usage_path = self.work.join(format!("stage{i}.rusage"));
             let _ = fs::remove_file(&usage_path);
-            let mut cmd = Command::new(&trampoline);
+            let mut cmd = self.command(&trampoline, case.database);
             cmd.env(TRAMPOLINE_ENV, &usage_path).arg(&stage.program);
             for arg in &stage.args {
                 if arg == OUT {
@@ -341,8 +407,7 @@ impl Target<'_> {
                     cmd.arg(arg);
                 }
             }
-            self.pg_env(&mut cmd, case.database)
-                .envs(stage.env.iter().map(|(k, v)| (k, v)))
+            cmd.envs(stage.env.iter().map(|(k, v)| (k, v)))
                 .stderr(File::create(&stderr_path)?);
             cmd.stdin(match previous_stdout.take() {
                 Some(pipe) => Stdio::from(pipe),
@@ -404,7 +469,9 @@ impl Target<'_> {
             fs::remove_file(&stderr_path)?;
             fs::remove_file(&usage_path)?;
         }
-        // Let the postmaster reap the backend, so its CPU shows in the postmaster's counters.
+        // Let the backends exit and the postmaster reap them, so that their CPU shows in the
+        // postmaster's counters.
+        run.backend_exit = self.wait_for_backends();
         std::thread::sleep(SETTLE);
         let server_after = self.server_cpu();
         let busy_after = machine_busy();
@@ -655,14 +722,17 @@ pub fn prepare(pg: &LocalPg, rows: u64) -> Result<u64, Box<dyn Error>> {
     })
 }
 
+/// What the per-run hooks of [`rounds`] return.
+pub type BenchResult = Result<(), Box<dyn Error>>;
+
 /// Runs every case `repeats` times, round-robin, printing each run; `before` runs (unmeasured)
 /// before each run, `after` after it (e.g. to check or drop what the run made).
 pub fn rounds<'c>(
     target: &Target,
     cases: &'c [Case],
     repeats: usize,
-    before: &mut dyn FnMut(&Case) -> Result<(), Box<dyn Error>>,
-    after: &mut dyn FnMut(&Case, &mut Run) -> Result<(), Box<dyn Error>>,
+    before: &mut dyn FnMut(&Case) -> BenchResult,
+    after: &mut dyn FnMut(&Case, &mut Run) -> BenchResult,
 ) -> Result<BTreeMap<&'c str, Vec<Run>>, Box<dyn Error>> {
     let mut runs: BTreeMap<&str, Vec<Run>> = BTreeMap::new();
     for round in 1..=repeats {
@@ -672,7 +742,7 @@ pub fn rounds<'c>(
             let mut run = target.measure(case)?;
             after(case, &mut run)?;
             println!(
-                "  {:<36} {:>7.2} s  cpu {:>6.2} s  server {:>6.2} s  others {:>5.2} s  rss {:>6.1} MiB  {:>9.1} MB{}",
+                "  {:<36} {:>7.2} s  cpu {:>6.2} s  server {:>6.2} s  others {:>5.2} s  rss {:>6.1} MiB  {:>9.1} MB  backend exit +{:.2} s{}",
                 case.name,
                 run.wall.as_secs_f64(),
                 run.cpu.as_secs_f64(),
@@ -680,6 +750,7 @@ pub fn rounds<'c>(
                 run.other_cpu.as_secs_f64(),
                 run.rss_mib(),
                 run.bytes as f64 / 1e6,
+                run.backend_exit.as_secs_f64(),
                 run.failure
                     .as_deref()
                     .map_or_else(String::new, |f| format!("  FAILED: {f}"))
