@@ -235,13 +235,13 @@ impl Batch {
         }
     }
 
-    /// An empty batch with room for about `bytes` bytes of cell data.
-    pub fn with_capacity(columns: usize, rows: usize, bytes: usize) -> Batch {
+    /// An empty batch with room for about `cells` cells and `bytes` bytes of cell data.
+    pub fn with_capacity(columns: usize, cells: usize, bytes: usize) -> Batch {
         Batch {
             columns,
             rows: 0,
             data: Vec::with_capacity(bytes),
-            cells: Vec::with_capacity(rows * columns),
+            cells: Vec::with_capacity(cells),
         }
     }
 
@@ -276,6 +276,12 @@ impl Batch {
     /// Bytes of cell data held (a measure for batch sizing).
     pub fn byte_len(&self) -> usize {
         self.data.len()
+    }
+
+    /// Cells held, NULLs included: with [`byte_len`](Self::byte_len), what bounds a batch's
+    /// memory (each cell costs a fixed-size reference besides its bytes).
+    pub fn cell_count(&self) -> usize {
+        self.cells.len()
     }
 
     /// Completes the row being built by `columns` calls of [`push_cell`](Self::push_cell).

@@ -2,8 +2,10 @@
 //! a location.
 //!
 //! Encoding runs on the caller's task; compression and file I/O run on a writer task fed through
-//! a bounded channel of 1 MiB chunks, so the two overlap on separate cores while memory stays
-//! bounded. The file appears only in `finish`; `abort` (or any write error) removes it.
+//! a bounded channel of 1 MiB chunks, so the two overlap on separate cores. The chunks come from a
+//! fixed pool of buffers that go round between the two, so memory is the same whatever the
+//! database's size and however far the writer lags. The file appears only in `finish`; `abort`
+//! (or any write error) removes it.
 
 use std::sync::Arc;
 
@@ -20,11 +22,12 @@ use crate::storage::{Compression, Location, Output, StorageError};
 
 /// Chunks of this size are handed to the writer task.
 const CHUNK_BYTES: usize = 1024 * 1024;
-/// Chunks in flight between the encoder and the writer.
-const CHUNKS_IN_FLIGHT: usize = 4;
+/// Buffers in the pool: one being filled, the others queued for or inside the writer. When all
+/// are out, the encoder waits for the writer to hand one back.
+const POOL_BUFFERS: usize = 4;
 /// Rows encoded between two checks of the buffer size.
 const ROWS_PER_SLICE: usize = 256;
-/// A returned buffer larger than this (it held a huge cell) is freed rather than reused.
+/// A returned buffer larger than this (it held a huge cell) is replaced by a fresh one.
 const MAX_REUSED_CAPACITY: usize = CHUNK_BYTES * 4;
 
 /// How to write the export document.
@@ -50,6 +53,8 @@ pub struct ExportFileSink {
     buffer: Vec<u8>,
     chunks: mpsc::Sender<Chunk>,
     spare: mpsc::Receiver<Vec<u8>>,
+    /// Buffers of the pool allocated so far (at most `POOL_BUFFERS`).
+    allocated: usize,
     /// The writer task; taken once its result has been collected.
     task: Option<JoinHandle<Result<u64, StorageError>>>,
     location: Location,
@@ -59,8 +64,9 @@ impl ExportFileSink {
     /// Opens the location (a temporary file until `finish`) and writes the document's opening.
     pub async fn create(options: ExportFileOptions, metadata: &Metadata) -> Result<ExportFileSink> {
         let output = Output::create(&options.location, options.compression).await?;
-        let (chunks, receiver) = mpsc::channel(CHUNKS_IN_FLIGHT);
-        let (spare_sender, spare) = mpsc::channel(CHUNKS_IN_FLIGHT + 1);
+        let (chunks, receiver) = mpsc::channel(POOL_BUFFERS);
+        // Room for every buffer, so the writer never has to drop one.
+        let (spare_sender, spare) = mpsc::channel(POOL_BUFFERS);
         let task = tokio::spawn(write_chunks(output, receiver, spare_sender));
         let mut writer = DocumentWriter::new(options.layout);
         let mut buffer = Vec::with_capacity(CHUNK_BYTES * 2);
@@ -71,6 +77,7 @@ impl ExportFileSink {
             buffer,
             chunks,
             spare,
+            allocated: 1,
             task: Some(task),
             location: options.location,
         })
@@ -81,12 +88,21 @@ impl ExportFileSink {
         if self.buffer.len() < CHUNK_BYTES && !force {
             return Ok(());
         }
-        let next = match self.spare.try_recv() {
-            Ok(mut spare) if spare.capacity() <= MAX_REUSED_CAPACITY => {
-                spare.clear();
-                spare
+        let next = if self.allocated < POOL_BUFFERS {
+            self.allocated += 1;
+            Vec::with_capacity(CHUNK_BYTES * 2)
+        } else {
+            match self.spare.recv().await {
+                Some(spare) if spare.capacity() > MAX_REUSED_CAPACITY => {
+                    Vec::with_capacity(CHUNK_BYTES * 2)
+                }
+                Some(mut spare) => {
+                    spare.clear();
+                    spare
+                }
+                // The writer stopped (it failed): its error says why.
+                None => return Err(self.writer_failure().await),
             }
-            _ => Vec::with_capacity(CHUNK_BYTES * 2),
         };
         let full = std::mem::replace(&mut self.buffer, next);
         if self.chunks.send(Chunk::Bytes(full)).await.is_err() {
@@ -128,6 +144,7 @@ async fn write_chunks(
         match chunk {
             Chunk::Bytes(bytes) => {
                 output.write_all(&bytes).await?;
+                // The channel has room for the whole pool; it fails only once the sink is gone.
                 let _ = spare.try_send(bytes);
             }
             Chunk::Finish => return output.publish().await,

@@ -21,8 +21,10 @@ use crate::record::{quote_ident, Batch, Repr, TableSchema};
 
 /// A batch is handed on once it holds this many bytes of cells…
 const BATCH_BYTES: usize = 1 << 20;
-/// …or this many rows.
-const BATCH_ROWS: usize = 16_384;
+/// …or this many cells (rows × columns). Capping cells rather than rows bounds the batch's cell
+/// references whatever the table's width, and every table of a few thousand rows reaches the cap,
+/// so memory does not grow with the database's size.
+const BATCH_CELLS: usize = 64 * 1024;
 
 /// What to read from PostgreSQL.
 #[derive(Clone, Debug, Default)]
@@ -166,9 +168,9 @@ impl Source for PostgresSource {
                 spare.reset(columns);
                 spare
             }
-            None => Batch::with_capacity(columns, 1024, BATCH_BYTES + BATCH_BYTES / 4),
+            None => Batch::with_capacity(columns, BATCH_CELLS * 5 / 4, BATCH_BYTES * 5 / 4),
         };
-        while batch.byte_len() < BATCH_BYTES && batch.rows() < BATCH_ROWS {
+        while batch.byte_len() < BATCH_BYTES && batch.cell_count() < BATCH_CELLS {
             match reader.stream.next().await {
                 Some(Ok(chunk)) => {
                     reader

@@ -59,6 +59,9 @@ pub struct PostgresSinkOptions {
     pub exclude: Vec<String>,
     /// Commit after each model instead of once at the end.
     pub commit_per_model: bool,
+    /// Always let PostgreSQL check foreign keys row by row, even into empty tables (where they
+    /// are otherwise checked once per constraint after the load, which locks the tables).
+    pub per_row_fk_checks: bool,
     /// Do everything, report, then roll back.
     pub dry_run: bool,
     /// Drop record keys that are not columns (with a warning) instead of failing.
@@ -143,6 +146,42 @@ impl PostgresSink {
     /// The tables the sink can load, after `include`/`exclude`.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// Encodes rows of `batch` from `start` as COPY text until the buffer holds a chunk or the
+    /// batch ends; returns the next row to encode.
+    fn encode_rows(&mut self, batch: &Batch, start: usize) -> Result<usize> {
+        let Some(copying) = self.copying.as_mut() else {
+            return Err(Error::Internal("rows arrived before their table".into()));
+        };
+        let staged = &mut self.staged[copying.staged];
+        let table = &self.catalog.tables[staged.table];
+        let mut row = start;
+        while row < batch.rows() && copying.buffer.len() < COPY_CHUNK {
+            let mut number = itoa::Buffer::new();
+            copying
+                .buffer
+                .put_slice(number.format(staged.records).as_bytes());
+            for ((cell, target), from) in batch
+                .row(row)
+                .zip(&copying.map)
+                .zip(&copying.source.columns)
+            {
+                let Some(target) = target else { continue };
+                copying.buffer.put_u8(b'\t');
+                write_field(&mut copying.buffer, cell, from, &table.columns[*target]).map_err(
+                    |reason| Error::Record {
+                        model: table.model.clone(),
+                        record: format!("record {}", staged.records),
+                        reason: format!("column {}: {reason}", table.columns[*target].name),
+                    },
+                )?;
+            }
+            copying.buffer.put_u8(b'\n');
+            staged.records += 1;
+            row += 1;
+        }
+        Ok(row)
     }
 
     async fn send(&mut self, force: bool) -> Result<()> {
@@ -290,35 +329,14 @@ impl Sink for PostgresSink {
     }
 
     async fn write_batch(&mut self, batch: &Batch) -> Result<()> {
-        let Some(copying) = self.copying.as_mut() else {
-            return Err(Error::Internal("rows arrived before their table".into()));
-        };
-        let staged = &mut self.staged[copying.staged];
-        let table = &self.catalog.tables[staged.table];
-        for row in 0..batch.rows() {
-            let mut number = itoa::Buffer::new();
-            copying
-                .buffer
-                .put_slice(number.format(staged.records).as_bytes());
-            for ((cell, target), from) in batch
-                .row(row)
-                .zip(&copying.map)
-                .zip(&copying.source.columns)
-            {
-                let Some(target) = target else { continue };
-                copying.buffer.put_u8(b'\t');
-                write_field(&mut copying.buffer, cell, from, &table.columns[*target]).map_err(
-                    |reason| Error::Record {
-                        model: table.model.clone(),
-                        record: format!("record {}", staged.records),
-                        reason: format!("column {}: {reason}", table.columns[*target].name),
-                    },
-                )?;
-            }
-            copying.buffer.put_u8(b'\n');
-            staged.records += 1;
+        // Rows are encoded until the buffer holds a chunk, which is then sent: the buffer (and the
+        // connection's write buffer) stays near COPY_CHUNK whatever the batch's size.
+        let mut row = 0;
+        while row < batch.rows() {
+            row = self.encode_rows(batch, row)?;
+            self.send(false).await?;
         }
-        self.send(false).await
+        Ok(())
     }
 
     async fn end_table(&mut self) -> Result<()> {
