@@ -1,7 +1,7 @@
 //! Import benchmark: our import of our export side by side with `psql -f` of a
 //! `pg_dump --data-only` plain dump and `pg_restore --data-only` of a custom dump, each into a
-//! fresh empty CityForge schema, plus our `--mode merge` into a database that already holds the
-//! same data; on the same sample database, in the same run.
+//! fresh empty CityForge schema (ours also with `--per-row-fk-checks`), plus our `--mode merge`
+//! into a database that already holds the same data; on the same sample database, in the same run.
 //!
 //! ```text
 //! cargo bench --bench import                      # about 1M rows (default)
@@ -61,6 +61,8 @@ const RESTORE_J2: &str = "pg_restore --data-only -j 2";
 const RESTORE_J2_NO_TRIGGERS: &str = "pg_restore --data-only -j 2 --disable-triggers";
 /// Our import of our export into the empty schema.
 const IMPORT: &str = "import (skip, into empty)";
+/// The same import with PostgreSQL's row-by-row foreign-key checks instead of set-based ones.
+const IMPORT_ROWS: &str = "import --per-row-fk-checks (skip, into empty)";
 /// Our import with `--mode merge` into a copy of the full database.
 const MERGE: &str = "import --mode merge (into full copy)";
 
@@ -129,6 +131,7 @@ fn cases(pg: &LocalPg, export_bin: &Path, work: &Path) -> Vec<Case> {
             &["-j", "2", "--disable-triggers"],
         ),
         import(IMPORT, "target_import", &[]),
+        import(IMPORT_ROWS, "target_import_rows", &["--per-row-fk-checks"]),
         import(MERGE, "target_merge", &["--mode", "merge"]),
     ]
 }
@@ -227,13 +230,15 @@ fn check_and_drop(
 }
 
 /// The phases in the order they happen.
-const PHASE_ORDER: [&str; 9] = [
+const PHASE_ORDER: [&str; 11] = [
     "COPY into the tables",
     "create staging tables",
     "COPY into staging tables",
     "duplicate-key check (GROUP BY)",
-    "INSERT … SELECT … ON CONFLICT",
+    "drop foreign keys (set-based)",
+    "INSERT … SELECT into the tables",
     "UPDATE deferred FK columns (cycle)",
+    "add foreign keys back: one check each",
     "sequences (setval)",
     "COMMIT",
     "other (catalog, BEGIN, SET, savepoints…)",
@@ -301,8 +306,18 @@ fn phases(log: &str) -> Phases {
             ("duplicate-key check (GROUP BY)", staged(sql))
         } else if upper.starts_with("WITH MOVED AS (INSERT INTO") {
             (
-                "INSERT … SELECT … ON CONFLICT",
+                "INSERT … SELECT into the tables",
                 bare_table(word_after(sql, "INSERT INTO ").unwrap_or("?")),
+            )
+        } else if upper.starts_with("ALTER TABLE") && upper.contains(" DROP CONSTRAINT ") {
+            (
+                "drop foreign keys (set-based)",
+                bare_table(word_after(sql, "ALTER TABLE ").unwrap_or("?")),
+            )
+        } else if upper.starts_with("ALTER TABLE") && upper.contains(" ADD CONSTRAINT ") {
+            (
+                "add foreign keys back: one check each",
+                bare_table(word_after(sql, "ALTER TABLE ").unwrap_or("?")),
             )
         } else if upper.starts_with("UPDATE ") {
             (
@@ -329,7 +344,7 @@ fn phase_run(target: &Target, cases: &[Case], total_rows: u64) -> Result<(), Box
     let mut results: Vec<(&str, f64, Phases)> = Vec::new();
     for case in cases
         .iter()
-        .filter(|c| [PSQL, IMPORT, MERGE].contains(&c.name))
+        .filter(|c| [PSQL, IMPORT, IMPORT_ROWS, MERGE].contains(&c.name))
     {
         fresh_target(target, case)?;
         target.psql(
@@ -411,9 +426,11 @@ fn phase_run(target: &Target, cases: &[Case], total_rows: u64) -> Result<(), Box
         (PSQL, "COPY into the tables"),
         (IMPORT, "COPY into staging tables"),
         (IMPORT, "duplicate-key check (GROUP BY)"),
-        (IMPORT, "INSERT … SELECT … ON CONFLICT"),
+        (IMPORT, "INSERT … SELECT into the tables"),
+        (IMPORT, "add foreign keys back: one check each"),
+        (IMPORT_ROWS, "INSERT … SELECT into the tables"),
         (MERGE, "COPY into staging tables"),
-        (MERGE, "INSERT … SELECT … ON CONFLICT"),
+        (MERGE, "INSERT … SELECT into the tables"),
     ];
     let get = |case: &str, phase: &str, table: &str| -> f64 {
         results
@@ -504,7 +521,14 @@ fn report(
         cell(PSQL),
         verdict(ratio <= IMPORT_LIMIT)
     );
-    for name in [IMPORT, MERGE] {
+    let rows = summaries[IMPORT_ROWS].wall / psql.wall;
+    println!(
+        "| {} wall / {} | ≤ {IMPORT_LIMIT:.1}× | {rows:.2}× | {} |",
+        cell(IMPORT_ROWS),
+        cell(PSQL),
+        verdict(rows <= IMPORT_LIMIT)
+    );
+    for name in [IMPORT, IMPORT_ROWS, MERGE] {
         let s = &summaries[name];
         println!(
             "| {name} peak RSS, median (max of runs) | ≤ {RSS_LIMIT_MIB:.0} MiB | {:.1} MiB ({:.1}) | {} |",
@@ -513,7 +537,12 @@ fn report(
             verdict(s.rss_max <= RSS_LIMIT_MIB)
         );
     }
-    rss_growth("bench-import", config.rows, &[IMPORT, MERGE], summaries)
+    rss_growth(
+        "bench-import",
+        config.rows,
+        &[IMPORT, IMPORT_ROWS, MERGE],
+        summaries,
+    )
 }
 
 /// The whole benchmark; the cluster and the work folder are dropped (stopped, deleted) on return.

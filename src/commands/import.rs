@@ -49,6 +49,7 @@ pub async fn run(
         include: args.include.clone(),
         exclude: args.exclude.clone(),
         commit_per_model: args.commit_per_model,
+        per_row_fk_checks: args.per_row_fk_checks,
         dry_run: args.dry_run,
         ignore_unknown_columns: args.ignore_unknown_columns,
     };

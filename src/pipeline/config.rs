@@ -189,6 +189,9 @@ pub struct PostgresSinkConfig {
     /// Commit after each model.
     #[serde(default)]
     pub commit_per_model: bool,
+    /// Check foreign keys row by row even into empty tables (see `import --per-row-fk-checks`).
+    #[serde(default)]
+    pub per_row_fk_checks: bool,
 }
 
 /// Import mode in a pipeline file.

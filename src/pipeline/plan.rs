@@ -465,6 +465,7 @@ async fn open_sink(
                         include: c.include.clone(),
                         exclude: c.exclude.clone(),
                         commit_per_model: c.commit_per_model,
+                        per_row_fk_checks: c.per_row_fk_checks,
                         dry_run: false,
                         ignore_unknown_columns: false,
                     },

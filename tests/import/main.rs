@@ -5,6 +5,7 @@
 mod support;
 
 mod bad_input;
+mod foreign_keys;
 mod modes;
 mod python;
 

@@ -1,6 +1,15 @@
 //! The load: once every model is staged, check the file for duplicate keys, apply `clean`'s
 //! deletes, move rows parents first, break foreign-key cycles, reset sequences; and turn
 //! failures into messages naming the model, the record and the constraint.
+//!
+//! Foreign keys are checked one of two ways. Into tables that already hold rows, PostgreSQL
+//! checks them row by row as the rows go in. When every imported table is empty (a restore, or
+//! `clean`), the load is set-based instead: the foreign keys of the imported tables are dropped
+//! inside the transaction, the rows go in unchecked, and each key is added back exactly as it
+//! was, which makes PostgreSQL check it with one query over the whole table. A missing parent
+//! fails that step and rolls everything back, as before; the locks taken (the tables and their
+//! parents, against writes) last until the commit, so no other session can slip in a row
+//! meanwhile.
 
 use std::collections::HashMap;
 
@@ -11,6 +20,16 @@ use crate::catalog::dependency_order;
 use crate::error::{Error, Result};
 use crate::record::{quote_ident, Column, Generated, Repr, TableSchema};
 use crate::sinks::ModelOutcome;
+
+/// A foreign key dropped for a set-based load, to be added back as it was.
+pub(super) struct DroppedKey {
+    /// The staged model whose table holds the key.
+    index: usize,
+    name: String,
+    /// `pg_get_constraintdef`: `FOREIGN KEY (…) REFERENCES …` with its actions and deferral.
+    definition: String,
+    comment: Option<String>,
+}
 
 impl PostgresSink {
     /// Checks, deletes (clean), loads, resets sequences; returns per-model outcomes.
@@ -39,7 +58,12 @@ impl PostgresSink {
                 self.commit().await?;
             }
         }
-        let deferred = self.deferred_columns(&order);
+        let dropped = self.drop_foreign_keys(&order).await?;
+        // With the keys dropped, cycles need no deferred columns: every row goes in whole.
+        let deferred = match dropped {
+            Some(_) => HashMap::new(),
+            None => self.deferred_columns(&order),
+        };
         for &index in &order {
             if per_model {
                 self.begin().await?;
@@ -67,6 +91,9 @@ impl PostgresSink {
         }
         for (&index, columns) in &deferred {
             self.set_deferred(index, columns).await?;
+        }
+        if let Some(keys) = &dropped {
+            self.restore_foreign_keys(keys).await?;
         }
         self.reset_sequences(&order).await?;
         let mut result: Vec<ModelOutcome> = Vec::new();
@@ -420,6 +447,140 @@ impl PostgresSink {
                 Err(self.explain_load_error(index, &error).await)
             }
         }
+    }
+
+    /// When the load can be set-based (see the module's documentation), drops the foreign keys of
+    /// the imported tables and returns them, to be added back by
+    /// [`restore_foreign_keys`](Self::restore_foreign_keys); otherwise `None`, and nothing changes.
+    ///
+    /// Set-based needs one transaction, every imported table empty, ordinary tables the role
+    /// owns, and validated keys whose parents the role may reference and read (so that adding a
+    /// key back checks every row with one query).
+    async fn drop_foreign_keys(&self, order: &[usize]) -> Result<Option<Vec<DroppedKey>>> {
+        if self.options.commit_per_model || self.options.per_row_fk_checks {
+            return Ok(None);
+        }
+        let mut keys = Vec::new();
+        for &index in order {
+            let staged = &self.staged[index];
+            let table = &self.catalog.tables[staged.table];
+            if staged.records == 0 {
+                continue;
+            }
+            let qualified = table.qualified_name();
+            let eligible: bool = self
+                .client
+                .query_one(
+                    &format!(
+                        "SELECT c.relkind = 'r' AND pg_has_role(c.relowner, 'USAGE') \
+                         AND NOT EXISTS (SELECT 1 FROM {qualified} LIMIT 1) \
+                         FROM pg_class c WHERE c.oid = $1::text::regclass"
+                    ),
+                    &[&qualified],
+                )
+                .await
+                .map_err(|e| db_error(&table.model, &e))?
+                .get(0);
+            if !eligible {
+                debug!(model = %table.model, "Foreign keys checked row by row: the table is not \
+                       empty, not an ordinary table, or not owned by this role.");
+                return Ok(None);
+            }
+            let rows = self
+                .client
+                .query(
+                    "SELECT c.conname::text, pg_get_constraintdef(c.oid), \
+                     obj_description(c.oid, 'pg_constraint'), c.convalidated \
+                     AND has_table_privilege(c.confrelid, 'REFERENCES') \
+                     AND has_table_privilege(c.confrelid, 'SELECT') \
+                     FROM pg_constraint c WHERE c.conrelid = $1::text::regclass \
+                     AND c.contype = 'f' AND c.conparentid = 0 ORDER BY c.conname",
+                    &[&qualified],
+                )
+                .await
+                .map_err(|e| db_error(&table.model, &e))?;
+            for row in rows {
+                if !row.get::<_, bool>(3) {
+                    debug!(model = %table.model, "Foreign keys checked row by row: a key is not \
+                           validated, or its parent cannot be referenced or read.");
+                    return Ok(None);
+                }
+                keys.push(DroppedKey {
+                    index,
+                    name: row.get(0),
+                    definition: row.get(1),
+                    comment: row.get(2),
+                });
+            }
+        }
+        // ALTER TABLE refuses a table with pending trigger events (deferred constraints fired by
+        // clean's deletes): run those checks now rather than at the commit.
+        if !keys.is_empty() {
+            self.client
+                .batch_execute("SET CONSTRAINTS ALL IMMEDIATE")
+                .await
+                .map_err(|e| db_error("(all)", &e))?;
+        }
+        for key in &keys {
+            let table = &self.catalog.tables[self.staged[key.index].table];
+            self.client
+                .batch_execute(&format!(
+                    "ALTER TABLE {} DROP CONSTRAINT {}",
+                    table.qualified_name(),
+                    quote_ident(&key.name)
+                ))
+                .await
+                .map_err(|e| db_error(&table.model, &e))?;
+        }
+        info!(
+            keys = keys.len(),
+            "Every imported table is empty: foreign keys are checked once each, after the load."
+        );
+        Ok(Some(keys))
+    }
+
+    /// Adds back the foreign keys dropped by [`drop_foreign_keys`](Self::drop_foreign_keys),
+    /// which checks each over the whole table; a missing parent names the record.
+    async fn restore_foreign_keys(&self, keys: &[DroppedKey]) -> Result<()> {
+        if !keys.is_empty() {
+            self.client
+                .batch_execute("SET CONSTRAINTS ALL IMMEDIATE")
+                .await
+                .map_err(|e| db_error("(all)", &e))?;
+        }
+        for key in keys {
+            let table = &self.catalog.tables[self.staged[key.index].table];
+            let mut sql = format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} {}",
+                table.qualified_name(),
+                quote_ident(&key.name),
+                key.definition
+            );
+            if let Some(comment) = &key.comment {
+                sql.push_str(&format!(
+                    "; COMMENT ON CONSTRAINT {} ON {} IS {}",
+                    quote_ident(&key.name),
+                    table.qualified_name(),
+                    quote_literal(comment)
+                ));
+            }
+            self.client
+                .batch_execute("SAVEPOINT cf_key")
+                .await
+                .map_err(|e| db_error(&table.model, &e))?;
+            if let Err(error) = self.client.batch_execute(&sql).await {
+                let _ = self
+                    .client
+                    .batch_execute("ROLLBACK TO SAVEPOINT cf_key")
+                    .await;
+                return Err(self.explain_load_error(key.index, &error).await);
+            }
+            self.client
+                .batch_execute("RELEASE SAVEPOINT cf_key")
+                .await
+                .map_err(|e| db_error(&table.model, &e))?;
+        }
+        Ok(())
     }
 
     /// Sets the foreign-key columns inserted as NULL to break a cycle.
