@@ -848,6 +848,8 @@ enum Target {
         encoder: Encoder<MeasuringWriter<tokio::fs::File>>,
         temp: TempFile,
         path: PathBuf,
+        /// File bytes written when writeback was last started (see `start_writeback`).
+        kicked: u64,
     },
     Object {
         /// Compresses into a buffer that is drained into the upload after every write.
@@ -869,6 +871,26 @@ impl Drop for TempFile {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// Writeback of a file being written is started every this many bytes.
+const WRITEBACK_BYTES: u64 = 32 << 20;
+
+/// Asks the kernel to start writing the file's dirty pages to disk now, without waiting: the
+/// fsync before publishing then has little left to do (it took 0.7 s for a 2.6 GB export), and
+/// the page cache does not fill up with dirty pages that throttle the writer. Advisory: errors
+/// are ignored, the fsync still guarantees durability.
+fn start_writeback(file: &tokio::fs::File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a plain system call on a file descriptor that the `File` keeps open.
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
 }
 
 /// Counts (and optionally hashes) the bytes that reach the file (after compression).
@@ -986,6 +1008,7 @@ impl Output {
                         path: Some(temp_path),
                     },
                     path: path.clone(),
+                    kicked: 0,
                 }
             }
             Location::ObjectStore(object) => Target::Object {
@@ -1017,7 +1040,17 @@ impl Output {
     pub async fn write_all(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
         let result = match &mut self.target {
             Target::Stdout(encoder) => encoder.write_all(bytes).await,
-            Target::File { encoder, .. } => encoder.write_all(bytes).await,
+            Target::File {
+                encoder, kicked, ..
+            } => {
+                let written = encoder.write_all(bytes).await;
+                let file = encoder.get_mut();
+                if file.count >= *kicked + WRITEBACK_BYTES {
+                    *kicked = file.count;
+                    start_writeback(&file.inner);
+                }
+                written
+            }
             Target::Object {
                 encoder,
                 upload,
@@ -1078,6 +1111,7 @@ impl Output {
                 encoder,
                 mut temp,
                 path,
+                ..
             } => {
                 let mut writer = encoder.finish().await.map_err(io_error("write"))?;
                 let size = writer.count;
