@@ -19,9 +19,10 @@ use crate::record::{tag, Batch, Column, Generated, Repr, Section, TableSchema};
 use crate::sources::Event;
 
 /// Rows per batch handed on.
-const BATCH_ROWS: usize = 4096;
-/// Bytes of cells per batch handed on.
-const BATCH_BYTES: usize = 1 << 20;
+const BATCH_ROWS: usize = 1024;
+/// Bytes of cells per batch handed on. Small batches keep the pool of reused batches (see
+/// `ExportFileSource`) small; handing one on costs little next to parsing its rows.
+const BATCH_BYTES: usize = 256 << 10;
 
 /// Errors while reading a document.
 #[derive(Debug, thiserror::Error)]
@@ -119,15 +120,17 @@ pub fn read_document<R: Read>(
     selected: &dyn Fn(Section, &str) -> bool,
     emit: &mut dyn FnMut(Event) -> Result<(), ReadError>,
 ) -> Result<Metadata, ReadError> {
-    read_document_with(input, selected, &mut |_| {}, emit)
+    read_document_with(input, selected, &mut |_| {}, &mut || None, emit)
 }
 
 /// [`read_document`], also calling `on_metadata` as soon as `export_metadata` has been read
-/// (before the models when the document starts with it, as both exporters write it).
+/// (before the models when the document starts with it, as both exporters write it), and
+/// filling batches handed back through `spare` (when it has one) before allocating new ones.
 pub fn read_document_with<R: Read>(
     input: R,
     selected: &dyn Fn(Section, &str) -> bool,
     on_metadata: &mut dyn FnMut(&Metadata),
+    spare: &mut dyn FnMut() -> Option<Batch>,
     emit: &mut dyn FnMut(Event) -> Result<(), ReadError>,
 ) -> Result<Metadata, ReadError> {
     let settings = ReaderSettings {
@@ -165,7 +168,7 @@ pub fn read_document_with<R: Read>(
                 while json.has_next()? {
                     let model = json.next_name_owned()?;
                     if selected(section, &model) {
-                        read_model(&mut json, section, &key, &model, emit)?;
+                        read_model(&mut json, section, &key, &model, spare, emit)?;
                     } else {
                         json.skip_value()?;
                     }
@@ -255,8 +258,16 @@ fn read_model<R: Read>(
     section: Section,
     section_key: &str,
     model: &str,
+    spare: &mut dyn FnMut() -> Option<Batch>,
     emit: &mut dyn FnMut(Event) -> Result<(), ReadError>,
 ) -> Result<(), ReadError> {
+    let mut next_batch = |columns: usize| match spare() {
+        Some(mut batch) => {
+            batch.reset(columns);
+            batch
+        }
+        None => Batch::with_capacity(columns, BATCH_ROWS * columns, BATCH_BYTES * 5 / 4),
+    };
     let found = json.peek()?;
     if found != ValueType::Array {
         return Err(ReadError::Format(format!(
@@ -283,7 +294,7 @@ fn read_model<R: Read>(
                 emit(Event::Begin(std::sync::Arc::new(table_schema(
                     section, model, &names,
                 ))))?;
-                batch = Batch::new(names.len());
+                batch = next_batch(names.len());
                 columns = Some(names);
             }
             Some(names) => record.read_next(json, names, model, index)?,
@@ -294,7 +305,7 @@ fn read_model<R: Read>(
         batch.end_row();
         index += 1;
         if batch.rows() >= BATCH_ROWS || batch.byte_len() >= BATCH_BYTES {
-            let full = std::mem::replace(&mut batch, Batch::new(record.width()));
+            let full = std::mem::replace(&mut batch, next_batch(record.width()));
             emit(Event::Rows(full))?;
         }
     }

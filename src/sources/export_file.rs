@@ -20,6 +20,11 @@ use crate::storage::{open_input, Location};
 
 /// Events in flight between the parser thread and the pipeline.
 const EVENTS_IN_FLIGHT: usize = 4;
+/// Batches kept for reuse: every batch that can be out at once (in flight, being filled, in the
+/// sinks), so the parser allocates none once the pool is full.
+const SPARE_BATCHES: usize = EVENTS_IN_FLIGHT + 2;
+/// A batch that grew larger than this (around a huge cell) is freed rather than reused.
+const MAX_REUSED_BYTES: usize = 4 << 20;
 
 /// What to read from an export document.
 #[derive(Clone, Debug)]
@@ -35,6 +40,8 @@ pub struct ExportFileSourceOptions {
 /// Streams the tables of an export document.
 pub struct ExportFileSource {
     events: mpsc::Receiver<Event>,
+    /// Batches handed back to the parser for reuse.
+    spare: mpsc::Sender<crate::record::Batch>,
     /// An event taken by [`early_metadata`](Self::early_metadata), handed out next.
     peeked: Option<Event>,
     early: std::sync::Arc<std::sync::Mutex<Option<Metadata>>>,
@@ -49,6 +56,7 @@ impl ExportFileSource {
     pub async fn open(options: ExportFileSourceOptions) -> Result<ExportFileSource> {
         let input = open_input(&options.location).await?;
         let (sender, events) = mpsc::channel(EVENTS_IN_FLIGHT);
+        let (spare, mut spares) = mpsc::channel(SPARE_BATCHES);
         let include = options.include.clone();
         let exclude = options.exclude.clone();
         let early = std::sync::Arc::new(std::sync::Mutex::new(None));
@@ -62,12 +70,17 @@ impl ExportFileSource {
                     *slot = Some(metadata.clone());
                 }
             };
-            read_document_with(reader, &selected, &mut on_metadata, &mut |event| {
-                sender.blocking_send(event).map_err(|_| ReadError::Stopped)
-            })
+            read_document_with(
+                reader,
+                &selected,
+                &mut on_metadata,
+                &mut || spares.try_recv().ok(),
+                &mut |event| sender.blocking_send(event).map_err(|_| ReadError::Stopped),
+            )
         });
         Ok(ExportFileSource {
             events,
+            spare,
             peeked: None,
             early,
             parser: Some(parser),
@@ -118,6 +131,13 @@ impl Source for ExportFileSource {
             }
             Ok(Err(error)) => Err(self.read_error(error)),
             Err(join) => Err(Error::Internal(format!("the JSON parser failed: {join}"))),
+        }
+    }
+
+    fn recycle(&mut self, batch: crate::record::Batch) {
+        if batch.capacity_bytes() <= MAX_REUSED_BYTES {
+            // A full pool (or a finished parser) just drops it.
+            let _ = self.spare.try_send(batch);
         }
     }
 }
