@@ -42,7 +42,8 @@ async fn python_export_reproduces_its_source_data() {
 
 #[tokio::test]
 async fn sample_round_trips_through_every_mode() {
-    let source = sample_db("rtsource", 2_000).await;
+    // Big enough for models of several batches, so reused batches hold rows of every table.
+    let source = sample_db("rtsource", 20_000).await;
     let dir = tempfile::tempdir().unwrap();
     let file: PathBuf = dir.path().join("sample.json.gz");
     export(&source, &file, &[]);
