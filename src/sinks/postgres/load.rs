@@ -513,13 +513,8 @@ impl PostgresSink {
                 });
             }
         }
-        // ALTER TABLE refuses a table with pending trigger events (deferred constraints fired by
-        // clean's deletes): run those checks now rather than at the commit.
         if !keys.is_empty() {
-            self.client
-                .batch_execute("SET CONSTRAINTS ALL IMMEDIATE")
-                .await
-                .map_err(|e| db_error("(all)", &e))?;
+            self.run_pending_checks().await?;
         }
         for key in &keys {
             let table = &self.catalog.tables[self.staged[key.index].table];
@@ -539,14 +534,20 @@ impl PostgresSink {
         Ok(Some(keys))
     }
 
+    /// Runs the checks of deferred constraints now rather than at the commit: ALTER TABLE refuses
+    /// a table with pending trigger events (such as those fired by clean's deletes).
+    async fn run_pending_checks(&self) -> Result<()> {
+        self.client
+            .batch_execute("SET CONSTRAINTS ALL IMMEDIATE")
+            .await
+            .map_err(|e| db_error("(all)", &e))
+    }
+
     /// Adds back the foreign keys dropped by [`drop_foreign_keys`](Self::drop_foreign_keys),
     /// which checks each over the whole table; a missing parent names the record.
     async fn restore_foreign_keys(&self, keys: &[DroppedKey]) -> Result<()> {
         if !keys.is_empty() {
-            self.client
-                .batch_execute("SET CONSTRAINTS ALL IMMEDIATE")
-                .await
-                .map_err(|e| db_error("(all)", &e))?;
+            self.run_pending_checks().await?;
         }
         for key in keys {
             let table = &self.catalog.tables[self.staged[key.index].table];
