@@ -448,7 +448,8 @@ pub fn scalar_repr(oid: u32) -> Option<Repr> {
         1082 => Repr::Date,
         1083 => Repr::Time,
         1266 => Repr::TimeTz,
-        114 | 3802 => Repr::Json,
+        114 => Repr::JsonText,
+        3802 => Repr::Json,
         17 => Repr::Bytea,
         25 | 1043 | 1042 => Repr::Text,
         _ => return None,
@@ -458,7 +459,7 @@ pub fn scalar_repr(oid: u32) -> Option<Repr> {
 /// Whether values of this base type travel in their own binary format: every mapped type except
 /// numeric and json/jsonb (whose text is what the document holds) and the types without a mapping.
 fn binary_native(oid: u32) -> bool {
-    scalar_repr(oid).is_some_and(|repr| !matches!(repr, Repr::Numeric | Repr::Json))
+    scalar_repr(oid).is_some_and(|repr| repr != Repr::Numeric && !repr.is_json())
 }
 
 fn name_tables(

@@ -38,15 +38,17 @@ pub enum Repr {
     Time,
     /// time with time zone: microseconds (i64) then the zone in seconds west of UTC (i32).
     TimeTz,
-    /// json or jsonb, as JSON text.
+    /// jsonb, as JSON text (re-laid in the document's layout).
     Json,
+    /// json (not jsonb), as its exact text, which the document keeps as written.
+    JsonText,
     /// bytea: the raw bytes.
     Bytea,
     /// text types, and the text output of every type without a dedicated representation.
     Text,
     /// A value read from an export document, typed by the JSON token it was: a tag byte then text.
-    /// `s` + the decoded string, `n` + the number's digits, `t` / `f` for booleans, `j` + compact
-    /// JSON text for an array or object. The target column decides what it becomes.
+    /// `s` + the decoded string, `n` + the number's digits, `t` / `f` for booleans, `j` + the JSON
+    /// text of an array or object as the document holds it. The target column decides what it becomes.
     Tagged,
 }
 
@@ -60,14 +62,22 @@ pub mod tag {
     pub const TRUE: u8 = b't';
     /// JSON `false`.
     pub const FALSE: u8 = b'f';
-    /// A JSON array or object; its compact JSON text follows.
+    /// A JSON array or object; its text as written in the document follows.
     pub const JSON: u8 = b'j';
 }
 
 impl Repr {
+    /// Whether cells hold JSON text (json or jsonb).
+    pub fn is_json(self) -> bool {
+        matches!(self, Repr::Json | Repr::JsonText)
+    }
+
     /// Whether cells of this representation are UTF-8 text rather than a binary encoding.
     pub fn is_textual(self) -> bool {
-        matches!(self, Repr::Numeric | Repr::Json | Repr::Text | Repr::Tagged)
+        matches!(
+            self,
+            Repr::Numeric | Repr::Json | Repr::JsonText | Repr::Text | Repr::Tagged
+        )
     }
 }
 

@@ -118,7 +118,7 @@ pub async fn export(
 ) -> Result<RunReport> {
     info!(database = %settings, "Starting export.");
     let mut source = PostgresSource::open(settings, options.source).await?;
-    let metadata = Metadata::now(source.database());
+    let metadata = Metadata::now(source.database()).in_zone(source.time_zone());
     let location = options.output.location.clone();
     let sink = ExportFileSink::create(options.output, &metadata).await?;
     let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];

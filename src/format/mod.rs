@@ -1,7 +1,9 @@
 //! The CityForge export document: a writer that streams it batch by batch (byte-identical to the
 //! Python exporter's `json.dump(indent=2, ensure_ascii=False)`), and the JSON primitives it uses.
 
+pub mod embedded;
 pub mod json;
+mod raw;
 pub mod reader;
 pub mod value;
 
@@ -76,8 +78,12 @@ pub struct Metadata {
     pub timestamp: String,
     /// Format version, `"1.0"`.
     pub version: String,
-    /// Name of the exported database.
+    /// `"cityforge"` under the CityForge naming (as the Python exporter always writes), else the
+    /// exported database's name.
     pub database: String,
+    /// Not written: the zone `timestamp with time zone` values are shown in (the source server's
+    /// default `TimeZone`, as Python shows them); UTC when `None`.
+    pub zone: Option<chrono_tz::Tz>,
 }
 
 impl Metadata {
@@ -87,7 +93,13 @@ impl Metadata {
             timestamp: python_utc_timestamp(chrono::Utc::now()),
             version: FORMAT_VERSION.to_owned(),
             database: database.to_owned(),
+            zone: None,
         }
+    }
+
+    /// The same metadata, showing `timestamp with time zone` values in `zone`.
+    pub fn in_zone(self, zone: Option<chrono_tz::Tz>) -> Metadata {
+        Metadata { zone, ..self }
     }
 }
 
@@ -112,6 +124,7 @@ const FIELD_DEPTH: usize = 4;
 #[derive(Debug)]
 pub struct DocumentWriter {
     layout: Layout,
+    zone: Option<chrono_tz::Tz>,
     section: Section,
     tables_in_section: usize,
     rows_in_table: u64,
@@ -124,6 +137,7 @@ impl DocumentWriter {
     pub fn new(layout: Layout) -> DocumentWriter {
         DocumentWriter {
             layout,
+            zone: None,
             section: Section::Data,
             tables_in_section: 0,
             rows_in_table: 0,
@@ -134,6 +148,7 @@ impl DocumentWriter {
     /// Writes the opening of the document through the opening of `data`.
     pub fn begin(&mut self, out: &mut Vec<u8>, metadata: &Metadata) {
         let layout = self.layout;
+        self.zone = metadata.zone;
         out.push(b'{');
         self.key(out, 1, b"export_metadata");
         out.push(b'{');
@@ -242,6 +257,7 @@ impl DocumentWriter {
                             bytes,
                             layout,
                             FIELD_DEPTH,
+                            self.zone,
                         )
                         .map_err(|source| FormatError::Cell {
                             model: table.model.clone(),
@@ -319,6 +335,7 @@ mod tests {
             timestamp: "2025-10-24T14:30:00.123456".into(),
             version: "1.0".into(),
             database: "cityforge".into(),
+            zone: None,
         };
         let user = table("User", Section::Data, &["id", "n"]);
         let tag = table("Tag", Section::Data, &["id"]);

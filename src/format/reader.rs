@@ -8,12 +8,10 @@
 
 use std::io::Read;
 
-use struson::reader::{
-    JsonReader, JsonStreamReader, ReaderError, ReaderSettings, TransferError, ValueType,
-};
-use struson::writer::{JsonStreamWriter, JsonWriter};
+use struson::reader::{JsonReader, JsonStreamReader, ReaderError, ReaderSettings, ValueType};
 use tracing::warn;
 
+use super::raw::Recorder;
 use super::{Metadata, FORMAT_VERSION};
 use crate::record::{tag, Batch, Column, Generated, Repr, Section, TableSchema};
 use crate::sources::Event;
@@ -92,15 +90,6 @@ impl From<ReaderError> for ReadError {
     }
 }
 
-impl From<TransferError> for ReadError {
-    fn from(error: TransferError) -> ReadError {
-        match error {
-            TransferError::ReaderError(e) => e.into(),
-            TransferError::WriterError(e) => ReadError::Io(e.to_string()),
-        }
-    }
-}
-
 fn value_name(value_type: ValueType) -> &'static str {
     match value_type {
         ValueType::Array => "an array",
@@ -133,11 +122,15 @@ pub fn read_document_with<R: Read>(
     spare: &mut dyn FnMut() -> Option<Batch>,
     emit: &mut dyn FnMut(Event) -> Result<(), ReadError>,
 ) -> Result<Metadata, ReadError> {
+    // Numbers of any size and nesting of any depth: the reader is iterative and keeps numbers as
+    // text, so neither costs more than the bytes themselves (which the batch limits bound).
     let settings = ReaderSettings {
         track_path: false,
+        max_nesting_depth: None,
+        restrict_number_values: false,
         ..ReaderSettings::default()
     };
-    let mut json = JsonStreamReader::new_custom(input, settings);
+    let mut json = JsonStreamReader::new_custom(Recorder::new(input), settings);
     let top = json.peek()?;
     if top != ValueType::Object {
         return Err(ReadError::Format(format!(
@@ -218,6 +211,7 @@ fn read_metadata<R: Read>(json: &mut JsonStreamReader<R>) -> Result<Metadata, Re
         timestamp: String::new(),
         version: String::new(),
         database: String::new(),
+        zone: None,
     };
     while json.has_next()? {
         let key = json.next_name_owned()?;
@@ -254,7 +248,7 @@ fn read_metadata<R: Read>(json: &mut JsonStreamReader<R>) -> Result<Metadata, Re
 
 /// Reads the array of one model and emits its table.
 fn read_model<R: Read>(
-    json: &mut JsonStreamReader<R>,
+    json: &mut JsonStreamReader<Recorder<R>>,
     section: Section,
     section_key: &str,
     model: &str,
@@ -352,6 +346,11 @@ fn table_schema(section: Section, model: &str, names: &[String]) -> TableSchema 
     }
 }
 
+/// The reader's position in the stream, in bytes.
+fn byte_offset<R: Read>(json: &JsonStreamReader<R>) -> u64 {
+    json.current_position(false).data_pos.unwrap_or(0)
+}
+
 /// Reads one record into tagged cells, reusing its buffers.
 #[derive(Default)]
 struct RecordReader {
@@ -359,7 +358,6 @@ struct RecordReader {
     /// Per column: byte range in `data`, or None for NULL / not yet seen.
     slots: Vec<Option<(usize, usize)>>,
     seen: Vec<bool>,
-    json_text: Vec<u8>,
 }
 
 impl RecordReader {
@@ -376,7 +374,7 @@ impl RecordReader {
     /// Reads the first record: its keys become the model's columns.
     fn read_first<R: Read>(
         &mut self,
-        json: &mut JsonStreamReader<R>,
+        json: &mut JsonStreamReader<Recorder<R>>,
     ) -> Result<Vec<String>, ReadError> {
         self.data.clear();
         self.slots.clear();
@@ -401,7 +399,7 @@ impl RecordReader {
     /// Reads a later record; its keys must be the first record's.
     fn read_next<R: Read>(
         &mut self,
-        json: &mut JsonStreamReader<R>,
+        json: &mut JsonStreamReader<Recorder<R>>,
         names: &[String],
         model: &str,
         index: u64,
@@ -445,7 +443,7 @@ impl RecordReader {
 
     fn read_value<R: Read>(
         &mut self,
-        json: &mut JsonStreamReader<R>,
+        json: &mut JsonStreamReader<Recorder<R>>,
     ) -> Result<Option<(usize, usize)>, ReadError> {
         let start = self.data.len();
         match json.peek()? {
@@ -467,14 +465,15 @@ impl RecordReader {
                 self.data.push(if value { tag::TRUE } else { tag::FALSE });
             }
             ValueType::Array | ValueType::Object => {
-                self.json_text.clear();
-                let mut writer = JsonStreamWriter::new(&mut self.json_text);
-                json.transfer_to(&mut writer)?;
-                writer
-                    .finish_document()
-                    .map_err(|e| ReadError::Io(e.to_string()))?;
+                // Taken as written: a `json` column keeps its exact text.
+                let from = byte_offset(json);
+                json.reader_mut().mark(from);
+                json.skip_value()?;
+                let to = byte_offset(json);
                 self.data.push(tag::JSON);
-                self.data.extend_from_slice(&self.json_text);
+                json.reader_mut()
+                    .take_marked(from, to, &mut self.data)
+                    .ok_or_else(|| ReadError::Io("an embedded value was lost while read".into()))?;
             }
         }
         Ok(Some((start, self.data.len())))
@@ -542,7 +541,7 @@ mod tests {
                 "rows n1|n2",
                 "end",
                 "begin User Data [id,e,x,ok,arr]",
-                r#"rows n1|sa"b|NULL|t|j[1,{"k":"v"}] / n2|sé|n2.50|f|j[]"#,
+                r#"rows n1|sa"b|NULL|t|j[1, {"k": "v"}] / n2|sé|n2.50|f|j[]"#,
                 "end",
                 "begin Tag Data []",
                 "end",
@@ -611,5 +610,27 @@ mod tests {
         })
         .unwrap();
         assert_eq!(models, ["B"]);
+    }
+
+    #[test]
+    fn numbers_of_any_size_and_nesting_of_any_depth_read_back() {
+        let digits = "9".repeat(1_500);
+        let deep = 200_000;
+        let nested = format!("{}{}", "[".repeat(deep), "]".repeat(deep));
+        let text = format!(
+            r#"{{{META}, "data": {{"T": [{{"a": 1e+308, "b": 5e-324, "c": -{digits}.{digits}E-99999,
+                "d": {nested}, "e": {{"k":  "v", "k": "dup", "u": "\u0041"}}}}]}}}}"#
+        );
+        let (_, log) = read(&text).unwrap();
+        let row = &log[1];
+        assert!(row.starts_with("rows n1e+308|n5e-324|n-9999"), "{row:.80}");
+        assert!(row.contains(&format!("-{digits}.{digits}E-99999|")));
+        assert!(row.contains(&format!("|j{nested}|")));
+        // An embedded object keeps its exact text: whitespace, repeated keys, escapes.
+        assert!(
+            row.ends_with(r#"|j{"k":  "v", "k": "dup", "u": "\u0041"}"#),
+            "{}",
+            &row[row.len() - 60..]
+        );
     }
 }

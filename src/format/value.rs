@@ -6,13 +6,15 @@
 use super::json::{write_f32, write_f64, write_str};
 use super::{FormatError, Layout};
 use crate::record::Repr;
+use chrono_tz::Tz;
 
 const USECS_PER_DAY: i64 = 86_400_000_000;
 /// Days from 0000-03-01 (proleptic Gregorian) to 2000-01-01, for the civil-date conversion.
 const DAYS_TO_PG_EPOCH: i64 = 730_425;
 
 /// Writes the JSON value of a non-NULL cell. `depth` is the nesting level of the value (used to
-/// indent arrays and embedded JSON in the pretty layout).
+/// indent arrays and embedded JSON in the pretty layout); `timestamp with time zone` values are
+/// shown in `zone` (UTC when `None`), as the Python exporter shows them in the server's zone.
 pub fn write_value(
     out: &mut Vec<u8>,
     repr: Repr,
@@ -20,12 +22,13 @@ pub fn write_value(
     cell: &[u8],
     layout: Layout,
     depth: usize,
+    zone: Option<Tz>,
 ) -> Result<(), FormatError> {
     if array {
         let mut reader = ArrayReader::new(cell)?;
-        write_array_dims(out, repr, &mut reader, 0, layout, depth)
+        write_array_dims(out, repr, &mut reader, 0, (layout, zone), depth)
     } else {
-        write_scalar(out, repr, cell, layout, depth)
+        write_scalar(out, repr, cell, (layout, zone), depth)
     }
 }
 
@@ -40,7 +43,7 @@ fn write_scalar(
     out: &mut Vec<u8>,
     repr: Repr,
     cell: &[u8],
-    layout: Layout,
+    (layout, zone): (Layout, Option<Tz>),
     depth: usize,
 ) -> Result<(), FormatError> {
     let mut ints = itoa::Buffer::new();
@@ -71,8 +74,15 @@ fn write_scalar(
             b"NaN" | b"Infinity" | b"-Infinity" => write_str(out, cell),
             _ => out.extend_from_slice(cell),
         },
-        Repr::Timestamp => write_timestamp(out, i64::from_be_bytes(fixed(cell, repr)?), false),
-        Repr::TimestampTz => write_timestamp(out, i64::from_be_bytes(fixed(cell, repr)?), true),
+        Repr::Timestamp => write_timestamp(out, i64::from_be_bytes(fixed(cell, repr)?), None),
+        Repr::TimestampTz => {
+            let usecs = i64::from_be_bytes(fixed(cell, repr)?);
+            write_timestamp(
+                out,
+                usecs,
+                Some(zone.map_or(0, |zone| offset_at(zone, usecs))),
+            );
+        }
         Repr::Date => {
             let days = i32::from_be_bytes(fixed(cell, repr)?);
             out.push(b'"');
@@ -105,6 +115,7 @@ fn write_scalar(
             out.push(b'"');
         }
         Repr::Json => write_embedded_json(out, cell, layout, depth)?,
+        Repr::JsonText => write_exact_json(out, cell)?,
         Repr::Bytea => {
             out.reserve(cell.len() * 2 + 5);
             out.extend_from_slice(b"\"\\\\x");
@@ -209,19 +220,41 @@ fn write_offset(out: &mut Vec<u8>, east_secs: i32) {
     }
 }
 
-fn write_timestamp(out: &mut Vec<u8>, usecs: i64, utc: bool) {
+/// The offset east of UTC, in seconds, that `zone` has at the UTC instant `usecs` (microseconds
+/// since 2000-01-01).
+fn offset_at(zone: Tz, usecs: i64) -> i32 {
+    use chrono::{Offset, TimeZone};
+    const PG_EPOCH_UNIX_SECS: i64 = 946_684_800;
+    let secs = usecs
+        .div_euclid(1_000_000)
+        .saturating_add(PG_EPOCH_UNIX_SECS);
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|utc| {
+            zone.offset_from_utc_datetime(&utc.naive_utc())
+                .fix()
+                .local_minus_utc()
+        })
+        .unwrap_or(0)
+}
+
+/// A timestamp; with `offset` (seconds east of UTC) it is a `timestamp with time zone` shown at
+/// that offset.
+fn write_timestamp(out: &mut Vec<u8>, usecs: i64, offset: Option<i32>) {
     out.push(b'"');
     match usecs {
         i64::MAX => out.extend_from_slice(b"infinity"),
         i64::MIN => out.extend_from_slice(b"-infinity"),
         _ => {
-            let days = usecs.div_euclid(USECS_PER_DAY);
+            let local = usecs + i64::from(offset.unwrap_or(0)) * 1_000_000;
+            let days = local.div_euclid(USECS_PER_DAY);
             let (year, month, day) = civil_from_days(days);
             write_date(out, year, month, day);
             out.push(b'T');
-            write_time(out, usecs.rem_euclid(USECS_PER_DAY));
-            if utc {
-                out.extend_from_slice(b"+00:00");
+            write_time(out, local.rem_euclid(USECS_PER_DAY));
+            match offset {
+                Some(0) => out.extend_from_slice(b"+00:00"),
+                Some(east) => write_offset(out, east),
+                None => {}
             }
             if year <= 0 {
                 out.extend_from_slice(b" BC");
@@ -299,9 +332,10 @@ fn write_array_dims(
     repr: Repr,
     reader: &mut ArrayReader<'_>,
     dim: usize,
-    layout: Layout,
+    style: (Layout, Option<Tz>),
     depth: usize,
 ) -> Result<(), FormatError> {
+    let layout = style.0;
     let count = reader.dims.get(dim).copied().unwrap_or(0);
     if count == 0 {
         out.extend_from_slice(b"[]");
@@ -314,11 +348,11 @@ fn write_array_dims(
         }
         layout.newline(out, depth + 1);
         if dim + 1 < reader.dims.len() {
-            write_array_dims(out, repr, reader, dim + 1, layout, depth + 1)?;
+            write_array_dims(out, repr, reader, dim + 1, style, depth + 1)?;
         } else {
             match reader.next_element()? {
                 None => out.extend_from_slice(b"null"),
-                Some(element) => write_scalar(out, repr, element, layout, depth + 1)?,
+                Some(element) => write_scalar(out, repr, element, style, depth + 1)?,
             }
         }
     }
@@ -327,67 +361,24 @@ fn write_array_dims(
     Ok(())
 }
 
-/// Embeds a json/jsonb value, re-laid in the document's layout (as Python re-dumps parsed JSON).
+/// Embeds a jsonb value (or a document's array or object), re-laid in the document's layout
+/// as Python re-dumps parsed JSON.
 fn write_embedded_json(
     out: &mut Vec<u8>,
     text: &[u8],
     layout: Layout,
     depth: usize,
 ) -> Result<(), FormatError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(text).map_err(|e| FormatError::BadJson(e.to_string()))?;
-    write_json_value(out, &value, layout, depth);
-    Ok(())
+    super::embedded::relay(out, text, layout, depth)
 }
 
-/// Writes a parsed JSON value in the document's layout.
-pub(crate) fn write_json_value(
-    out: &mut Vec<u8>,
-    value: &serde_json::Value,
-    layout: Layout,
-    depth: usize,
-) {
-    use serde_json::Value;
-    match value {
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
-        Value::String(s) => write_str(out, s.as_bytes()),
-        Value::Array(items) => {
-            if items.is_empty() {
-                out.extend_from_slice(b"[]");
-                return;
-            }
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                layout.newline(out, depth + 1);
-                write_json_value(out, item, layout, depth + 1);
-            }
-            layout.newline(out, depth);
-            out.push(b']');
-        }
-        Value::Object(map) => {
-            if map.is_empty() {
-                out.extend_from_slice(b"{}");
-                return;
-            }
-            out.push(b'{');
-            for (i, (key, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                layout.newline(out, depth + 1);
-                write_str(out, key.as_bytes());
-                out.extend_from_slice(layout.colon());
-                write_json_value(out, item, layout, depth + 1);
-            }
-            layout.newline(out, depth);
-            out.push(b'}');
-        }
-    }
+/// Embeds a `json` value exactly as PostgreSQL keeps it (whitespace, key order, repeated keys
+/// and escapes), after checking that the document reader accepts it. Whitespace around the
+/// value is not part of it.
+fn write_exact_json(out: &mut Vec<u8>, text: &[u8]) -> Result<(), FormatError> {
+    super::embedded::check(text)?;
+    out.extend_from_slice(text.trim_ascii());
+    Ok(())
 }
 
 #[cfg(test)]
@@ -396,7 +387,7 @@ mod tests {
 
     fn encode(repr: Repr, cell: &[u8]) -> String {
         let mut out = Vec::new();
-        write_value(&mut out, repr, false, cell, Layout::Compact, 0).unwrap();
+        write_value(&mut out, repr, false, cell, Layout::Compact, 0, None).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -495,6 +486,7 @@ mod tests {
             br#"{"k": [1]}"#,
             Layout::Pretty,
             4,
+            None,
         )
         .unwrap();
         assert_eq!(
@@ -528,7 +520,7 @@ mod tests {
     fn arrays_nest_and_keep_nulls() {
         let mut out = Vec::new();
         let cell = int4_array(&[2, 2], &[Some(1), None, Some(3), Some(4)]);
-        write_value(&mut out, Repr::Int4, true, &cell, Layout::Compact, 0).unwrap();
+        write_value(&mut out, Repr::Int4, true, &cell, Layout::Compact, 0, None).unwrap();
         assert_eq!(out, b"[[1,null],[3,4]]");
         out.clear();
         write_value(
@@ -538,27 +530,72 @@ mod tests {
             &int4_array(&[], &[]),
             Layout::Compact,
             0,
+            None,
         )
         .unwrap();
         assert_eq!(out, b"[]");
         out.clear();
         let cell = int4_array(&[2], &[Some(1), Some(2)]);
-        write_value(&mut out, Repr::Int4, true, &cell, Layout::Pretty, 4).unwrap();
+        write_value(&mut out, Repr::Int4, true, &cell, Layout::Pretty, 4, None).unwrap();
         assert_eq!(out, b"[\n          1,\n          2\n        ]");
     }
 
     #[test]
     fn malformed_cells_are_errors() {
         let mut out = Vec::new();
-        assert!(write_value(&mut out, Repr::Int4, false, &[1, 2], Layout::Compact, 0).is_err());
+        assert!(write_value(
+            &mut out,
+            Repr::Int4,
+            false,
+            &[1, 2],
+            Layout::Compact,
+            0,
+            None
+        )
+        .is_err());
         assert!(write_value(
             &mut out,
             Repr::Int4,
             true,
             &[0, 0, 0, 1],
             Layout::Compact,
-            0
+            0,
+            None,
         )
         .is_err());
+    }
+
+    #[test]
+    fn timestamptz_in_a_zone_shows_its_offset_there() {
+        let shown = |zone: Tz, usecs: i64| {
+            let mut out = Vec::new();
+            let cell = usecs.to_be_bytes();
+            write_value(
+                &mut out,
+                Repr::TimestampTz,
+                false,
+                &cell,
+                Layout::Compact,
+                0,
+                Some(zone),
+            )
+            .unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        // 2000-01-01 00:00:00.000001 UTC.
+        assert_eq!(
+            shown(chrono_tz::Asia::Kolkata, 1),
+            r#""2000-01-01T05:30:00.000001+05:30""#
+        );
+        assert_eq!(
+            shown(chrono_tz::America::New_York, -1),
+            r#""1999-12-31T18:59:59.999999-05:00""#
+        );
+        assert_eq!(shown(chrono_tz::Asia::Kolkata, i64::MAX), r#""infinity""#);
+        // Local mean time before standard zones: offsets with seconds, as Python writes them.
+        assert_eq!(
+            shown(chrono_tz::Asia::Kolkata, -4_733_510_400_000_000),
+            r#""1850-01-01T05:53:28+05:53:28""#
+        );
     }
 }

@@ -297,56 +297,58 @@ pub async fn run(
 ) -> Result<RunReport> {
     file.require_variables()?;
     validate(file, options)?;
-    let (mut source, database): (Box<dyn Source>, String) = match file.config.source.get_ref() {
-        SourceConfig::Postgres(config) => {
-            let settings = source_settings(config.url.as_deref())?;
-            let mut source_options = postgres_source_options(file)?;
-            let source = PostgresSource::open(&settings, source_options.clone()).await?;
-            check_catalog(file, source.catalog())?;
-            // Filters run inside the query: push them down and reopen the snapshot with them.
-            let mut pushed = false;
-            for transform in &file.config.transforms {
-                if let TransformConfig::Filter(filter) = transform.get_ref() {
-                    if let Some(table) = source.catalog().table(&filter.model) {
-                        source_options
-                            .filters
-                            .entry(table.model.clone())
-                            .or_default()
-                            .push(filter.sql_condition(table).ok_or_else(|| {
-                                file.error_at(
-                                    transform.span(),
-                                    "this filter cannot run inside the PostgreSQL query",
-                                )
-                            })?);
-                        pushed = true;
+    let (mut source, database, zone): (Box<dyn Source>, String, _) =
+        match file.config.source.get_ref() {
+            SourceConfig::Postgres(config) => {
+                let settings = source_settings(config.url.as_deref())?;
+                let mut source_options = postgres_source_options(file)?;
+                let source = PostgresSource::open(&settings, source_options.clone()).await?;
+                check_catalog(file, source.catalog())?;
+                // Filters run inside the query: push them down and reopen the snapshot with them.
+                let mut pushed = false;
+                for transform in &file.config.transforms {
+                    if let TransformConfig::Filter(filter) = transform.get_ref() {
+                        if let Some(table) = source.catalog().table(&filter.model) {
+                            source_options
+                                .filters
+                                .entry(table.model.clone())
+                                .or_default()
+                                .push(filter.sql_condition(table).ok_or_else(|| {
+                                    file.error_at(
+                                        transform.span(),
+                                        "this filter cannot run inside the PostgreSQL query",
+                                    )
+                                })?);
+                            pushed = true;
+                        }
                     }
                 }
+                let source = if pushed {
+                    drop(source);
+                    PostgresSource::open(&settings, source_options).await?
+                } else {
+                    source
+                };
+                let database = source.database().to_owned();
+                let zone = source.time_zone();
+                (Box::new(source), database, zone)
             }
-            let source = if pushed {
-                drop(source);
-                PostgresSource::open(&settings, source_options).await?
-            } else {
-                source
-            };
-            let database = source.database().to_owned();
-            (Box::new(source), database)
-        }
-        SourceConfig::ExportFile(config) => {
-            let (include, exclude) = source_selection(file);
-            let mut source = ExportFileSource::open(ExportFileSourceOptions {
-                location: Location::parse_with_options(&config.location, store(&config.store))?,
-                include,
-                exclude,
-            })
-            .await?;
-            let database = source
-                .early_metadata()
-                .await?
-                .map(|m| m.database)
-                .unwrap_or_default();
-            (Box::new(source), database)
-        }
-    };
+            SourceConfig::ExportFile(config) => {
+                let (include, exclude) = source_selection(file);
+                let mut source = ExportFileSource::open(ExportFileSourceOptions {
+                    location: Location::parse_with_options(&config.location, store(&config.store))?,
+                    include,
+                    exclude,
+                })
+                .await?;
+                let database = source
+                    .early_metadata()
+                    .await?
+                    .map(|m| m.database)
+                    .unwrap_or_default();
+                (Box::new(source), database, None)
+            }
+        };
     let pushed_down = matches!(file.config.source.get_ref(), SourceConfig::Postgres(_));
     let mut transforms: Vec<Box<dyn Transform>> = Vec::new();
     for transform in &file.config.transforms {
@@ -362,7 +364,7 @@ pub async fn run(
                 .map_err(|e| file.error_at(transform.span(), e.to_string()))?,
         );
     }
-    let metadata = Metadata::now(&database);
+    let metadata = Metadata::now(&database).in_zone(zone);
     let started = chrono::Utc::now().naive_utc();
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     let mut written: Vec<(&str, Location, Retention)> = Vec::new();

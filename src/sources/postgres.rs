@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono_tz::Tz;
 use futures_util::StreamExt;
 use tokio_postgres::{Client, CopyOutStream};
 use tracing::{debug, warn};
@@ -17,7 +18,7 @@ use super::{Event, Source};
 use crate::catalog::{Catalog, Naming};
 use crate::error::{Error, Result};
 use crate::pg::ConnectionSettings;
-use crate::record::{quote_ident, Batch, Repr, TableSchema};
+use crate::record::{quote_ident, Batch, TableSchema};
 
 /// A batch is handed on once it holds this many bytes of cells…
 const BATCH_BYTES: usize = 1 << 20;
@@ -48,6 +49,7 @@ pub struct PostgresSource {
     client: Client,
     catalog: Catalog,
     database: String,
+    zone: Option<Tz>,
     sort: bool,
     filters: std::collections::BTreeMap<String, Vec<String>>,
     next_table: usize,
@@ -88,15 +90,22 @@ impl PostgresSource {
             );
         }
         catalog.select(options.include.as_deref(), &options.exclude)?;
-        let database: String = client
-            .query_one("SELECT current_database()::text", &[])
-            .await
-            .map_err(|e| Error::database("reading the name of", "(database)", &e))?
-            .get(0);
+        // The Python exporter always writes "cityforge"; other namings name the database.
+        let database: String = if catalog.naming == Naming::CityForge {
+            "cityforge".to_owned()
+        } else {
+            client
+                .query_one("SELECT current_database()::text", &[])
+                .await
+                .map_err(|e| Error::database("reading the name of", "(database)", &e))?
+                .get(0)
+        };
+        let zone = server_zone(&client).await?;
         Ok(PostgresSource {
             client,
             catalog,
             database,
+            zone,
             sort: options.sort,
             filters: options.filters,
             next_table: 0,
@@ -111,9 +120,16 @@ impl PostgresSource {
         &self.catalog
     }
 
-    /// Name of the database being read.
+    /// The name the document gives the database: `cityforge` under the CityForge naming, as the
+    /// Python exporter writes, else the database's own.
     pub fn database(&self) -> &str {
         &self.database
+    }
+
+    /// The server's default `TimeZone`, in which the Python exporter shows `timestamp with time
+    /// zone` values; `None` for UTC (or a zone this tool does not know, with a warning).
+    pub fn time_zone(&self) -> Option<Tz> {
+        self.zone
     }
 
     async fn start_table(&mut self, schema: TableSchema) -> Result<Arc<TableSchema>> {
@@ -211,6 +227,52 @@ impl Source for PostgresSource {
     }
 }
 
+/// The session's default `TimeZone` (the server's, or the database's or role's own setting): what
+/// a client that does not set one, like the Python exporter, sees. `None` for UTC.
+async fn server_zone(client: &tokio_postgres::Client) -> Result<Option<Tz>> {
+    let name: String = client
+        .query_one(
+            "SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'",
+            &[],
+        )
+        .await
+        .map_err(|e| Error::database("reading the time zone of", "(database)", &e))?
+        .get(0);
+    Ok(zone_named(&name))
+}
+
+/// The zone of a `TimeZone` setting; `None` for UTC and for names this tool does not know.
+fn zone_named(name: &str) -> Option<Tz> {
+    match name.parse::<Tz>() {
+        Ok(zone) if is_utc(zone) => None,
+        Ok(zone) => Some(zone),
+        Err(_) => {
+            warn!(
+                zone = name,
+                "Writing timestamps with time zone in UTC: the server's TimeZone is not an IANA \
+                 zone name this tool knows (the values are the same instants)."
+            );
+            None
+        }
+    }
+}
+
+/// Whether a zone has always been UTC (UTC, Etc/UTC, GMT, Zulu…).
+fn is_utc(zone: Tz) -> bool {
+    use chrono::{Offset, TimeZone};
+    // The same offset at dates centuries apart, and it is zero.
+    [-5_000_000_000i64, 0, 1_700_000_000, 4_000_000_000]
+        .iter()
+        .all(|&secs| {
+            chrono::DateTime::from_timestamp(secs, 0).is_some_and(|t| {
+                zone.offset_from_utc_datetime(&t.naive_utc())
+                    .fix()
+                    .local_minus_utc()
+                    == 0
+            })
+        })
+}
+
 /// The `COPY … TO STDOUT` statement that reads a table (rows meeting every condition).
 pub fn copy_sql(table: &TableSchema, sort: bool, conditions: &[String]) -> String {
     let columns: Vec<String> = table
@@ -244,7 +306,7 @@ pub fn copy_sql(table: &TableSchema, sort: bool, conditions: &[String]) -> Strin
                 .map(|c| {
                     let name = quote_ident(&c.name);
                     // Types without a btree ordering (json, point…) sort by their text output.
-                    if c.binary && c.repr != Repr::Json {
+                    if c.binary && !c.repr.is_json() {
                         name
                     } else {
                         format!("{name}::text")

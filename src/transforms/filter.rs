@@ -279,7 +279,7 @@ impl FilterConfig {
                                 || column.type_name.starts_with("character("),
                         },
                         Repr::Tagged => Class::Tagged,
-                        Repr::Json | Repr::Bytea | Repr::TimeTz => Class::NullOnly,
+                        Repr::Json | Repr::JsonText | Repr::Bytea | Repr::TimeTz => Class::NullOnly,
                     }
                 };
                 let scalars: &[Scalar] = match &condition.value {

@@ -436,7 +436,10 @@ pub(crate) mod testing {
             type_name: type_name.into(),
             repr,
             array: false,
-            binary: !matches!(repr, Repr::Numeric | Repr::Json | Repr::Tagged),
+            binary: !matches!(
+                repr,
+                Repr::Numeric | Repr::Json | Repr::JsonText | Repr::Tagged
+            ),
             nullable: true,
             has_default: false,
             generated: Generated::No,

@@ -597,9 +597,9 @@ pub fn encode_for_column(value: &Scalar, column: &Column) -> Result<Vec<u8>, Str
             cell.extend_from_slice(&(-east).to_be_bytes());
             cell
         }
-        Repr::Json => match value {
+        Repr::Json | Repr::JsonText => match value {
             Scalar::Str(s) => {
-                serde_json::from_str::<serde_json::Value>(s).map_err(|e| {
+                crate::format::embedded::check(s.as_bytes()).map_err(|e| {
                     format!("{s:?} is not JSON text ({e}); a json column's value is JSON text")
                 })?;
                 s.clone().into_bytes()

@@ -9,6 +9,7 @@ mod faults;
 mod golden;
 mod sample;
 mod types;
+mod zones;
 
 use std::path::Path;
 

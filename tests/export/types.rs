@@ -93,7 +93,8 @@ async fn every_type_is_written_as_the_format_says_and_reads_back_exactly() {
         r#""f4":1.1,"f8":0.1,"n":12.50,"n2":3.10,"b":true,"#,
         r#""ts":"2024-02-29T23:59:59.500000","tstz":"2024-01-01T10:00:00+00:00","d":"2024-02-29","#,
         r#""t":"01:02:03","ttz":"01:02:03.250000+05:30","#,
-        r#""j":{"b":1,"a":[true,null]},"jb":{"a":2,"b":1},"by":"\\x0a1b","#,
+        // json keeps its exact text (whitespace included); jsonb is re-laid.
+        r#""j":{"b": 1, "a": [true, null]},"jb":{"a":2,"b":1},"by":"\\x0a1b","#,
         r#""ia":[1,null,3],"ta":["a","b c",null],"ia2":[[1,2],[3,4]],"na":[1.50,"NaN"],"#,
         r#""tsa":["2024-01-01T00:00:00"],"ja":[{"k":1}],"#,
         r#""tx":"tab\tquote\"back\\slash","vc":"héllo","ch":"ab ","#,

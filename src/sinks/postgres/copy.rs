@@ -31,7 +31,7 @@ pub(super) fn write_field(
     };
     match from.repr {
         Repr::Tagged => return write_copy_field(out, cell, to),
-        Repr::Text | Repr::Numeric | Repr::Json => copy_escape(out, bytes),
+        Repr::Text | Repr::Numeric | Repr::Json | Repr::JsonText => copy_escape(out, bytes),
         Repr::Bool => out.put_slice(if fixed(1)?[0] != 0 { b"true" } else { b"false" }),
         Repr::Int2 => {
             let v = i16::from_be_bytes(fixed(2)?.try_into().unwrap_or_default());
@@ -65,6 +65,7 @@ fn write_via_json(
         bytes,
         crate::format::Layout::Compact,
         0,
+        None,
     )
     .map_err(|e| e.to_string())?;
     let mut tagged = Vec::with_capacity(json.len() + 1);
@@ -94,14 +95,20 @@ fn write_copy_field(
     cell: Option<&[u8]>,
     column: &Column,
 ) -> Result<(), String> {
+    let json_column = column.repr.is_json() && !column.array;
     let Some(cell) = cell else {
-        out.put_slice(b"\\N");
+        // The document writes SQL NULL and JSON null alike; a NOT NULL json column can only
+        // have held the JSON one (docs/EXPORT_FORMAT.md).
+        out.put_slice(if json_column && !column.nullable {
+            b"null"
+        } else {
+            b"\\N"
+        });
         return Ok(());
     };
     let Some((&kind, text)) = cell.split_first() else {
         return Err("empty value".into());
     };
-    let json_column = column.repr == Repr::Json && !column.array;
     match kind {
         tag::STRING if json_column => {
             let mut encoded = Vec::with_capacity(text.len() + 2);
@@ -115,7 +122,7 @@ fn write_copy_field(
             let value: serde_json::Value =
                 serde_json::from_slice(text).map_err(|e| format!("not valid JSON: {e}"))?;
             let mut literal = String::new();
-            pg_array_literal(&value, column.repr == Repr::Json, &mut literal);
+            pg_array_literal(&value, column.repr.is_json(), &mut literal);
             copy_escape(out, literal.as_bytes());
         }
         tag::JSON => copy_escape(out, text),
@@ -214,6 +221,22 @@ mod tests {
     fn copy_fields_from_tagged_values() {
         let text = column(Repr::Text, false);
         assert_eq!(field(None, &text), "\\N");
+        assert_eq!(field(None, &column(Repr::Json, false)), "\\N");
+        let not_null_json = Column {
+            nullable: false,
+            ..column(Repr::JsonText, false)
+        };
+        assert_eq!(field(None, &not_null_json), "null");
+        assert_eq!(
+            field(
+                None,
+                &Column {
+                    nullable: false,
+                    ..column(Repr::Json, true)
+                }
+            ),
+            "\\N"
+        );
         assert_eq!(field(Some(b"sa\tb\\c\nd\re"), &text), "a\\tb\\\\c\\nd\\re");
         assert_eq!(
             field(Some(b"n12.50"), &column(Repr::Numeric, false)),
