@@ -8,9 +8,11 @@
 //! [`StoreOptions`] (a pipeline file's `endpoint`, `region`, `allow_http`…); they never appear in
 //! a location's display, a log line or an error.
 //!
-//! Writing a local file is atomic: bytes go to a temporary name in the destination folder (mode
-//! 0600, exports hold personal data), are fsynced, and only then renamed over the final name. A
-//! failed or aborted write removes the temporary file, so a reader never sees half a document.
+//! Writing a local file is atomic: bytes go to a temporary name in the destination folder
+//! (`.NAME.PID-RAND.tmp`, mode 0600, exports hold personal data), are fsynced, and only then
+//! renamed over the final name. A failed or aborted write removes the temporary file, so a reader
+//! never sees half a document. The document and its sidecar are published as a pair
+//! ([`publish_file_pair`]): a failure at any step keeps the previous pair at the path.
 //!
 //! Writing an object streams through a multipart upload with bounded memory, compressed on the
 //! fly: parts of 5 MiB (S3's minimum), at most [`UPLOAD_BUFFER_BYTES`] of them in memory at once
@@ -21,6 +23,9 @@
 //!
 //! Every published file or object gets a `.sha256` sidecar beside it, in `sha256sum` format
 //! (`"<hex>  <file name>\n"`), computed over the stored (compressed) bytes while they are written.
+//! An object's sidecar is written after the upload completes; object stores cannot rename, so the
+//! previous object is already replaced by then ([`publish_object_sidecar`] says what a failure
+//! leaves).
 //!
 //! Locations may carry `{timestamp}` (UTC `YYYYMMDD_HHMMSS`) and `{date}` (`YYYYMMDD`)
 //! placeholders ([`expand_placeholders`]); [`apply_retention`] then deletes older exports that
@@ -865,6 +870,13 @@ struct TempFile {
     path: Option<PathBuf>,
 }
 
+impl TempFile {
+    /// The temporary name (empty once published).
+    fn path(&self) -> &Path {
+        self.path.as_deref().unwrap_or(Path::new(""))
+    }
+}
+
 impl Drop for TempFile {
     fn drop(&mut self) {
         if let Some(path) = self.path.take() {
@@ -1088,10 +1100,14 @@ impl Output {
         Ok(())
     }
 
-    /// Completes the document: compression trailer, then fsync and atomic rename (file) or the
-    /// multipart upload's completion (object), then the `.sha256` sidecar beside it. Returns the
-    /// size of what was stored (compressed bytes). If the sidecar cannot be written, the document
-    /// is removed again and the error returned.
+    /// Completes the document: compression trailer, then fsync and publishing with its
+    /// `.sha256` sidecar. Returns the size of what was stored (compressed bytes).
+    ///
+    /// A file is published as a pair by [`publish_file_pair`]: any failure keeps the previous
+    /// document and sidecar at the path. An object is completed by the multipart upload, which
+    /// replaces the previous object at once (stores have no rename); the sidecar follows, and if
+    /// it cannot be written the new document stays and the previous sidecar, which no longer
+    /// matches, is deleted ([`publish_object_sidecar`]).
     pub async fn publish(self) -> Result<u64, StorageError> {
         let location = self.location.clone();
         let io_error = |action: &'static str| {
@@ -1109,7 +1125,7 @@ impl Output {
             }
             Target::File {
                 encoder,
-                mut temp,
+                temp,
                 path,
                 ..
             } => {
@@ -1118,12 +1134,12 @@ impl Output {
                 let digest = hex(&writer.hasher.take().unwrap_or_default().finalize());
                 writer.inner.sync_all().await.map_err(io_error("sync"))?;
                 drop(writer);
-                let temp_path = temp.path.clone().unwrap_or_default();
-                tokio::fs::rename(&temp_path, &path)
+                let text = sidecar_text(&digest, &location.file_name().unwrap_or_default());
+                tokio::task::spawn_blocking(move || publish_file_pair(temp, &path, &text))
                     .await
-                    .map_err(io_error("publish"))?;
-                temp.path = None;
-                sync_folder(&path);
+                    .unwrap_or_else(|join| {
+                        Err(io_error("publish")(io::Error::other(join.to_string())))
+                    })?;
                 (size, digest)
             }
             Target::Object {
@@ -1146,16 +1162,11 @@ impl Output {
                     return Err(error);
                 }
                 upload.complete().await?;
-                (stored, hex(&hasher.finalize()))
+                let digest = hex(&hasher.finalize());
+                publish_object_sidecar(&location, &digest).await?;
+                (stored, digest)
             }
         };
-        if let Err(error) = write_sidecar(&location, &digest).await {
-            warn!(location = %location, "The checksum file could not be written; removing the document.");
-            if let Err(remove) = delete_location(&location).await {
-                warn!(location = %location, error = %remove, "The document could not be removed.");
-            }
-            return Err(error);
-        }
         debug!(location = %location, sha256 = %digest, size, "Published.");
         Ok(size)
     }
@@ -1186,49 +1197,191 @@ fn sync_folder(path: &Path) {
     }
 }
 
-/// Writes `<location>.sha256` (atomically for a file: temporary name, fsync, rename).
-async fn write_sidecar(location: &Location, digest: &str) -> Result<(), StorageError> {
-    let (Some(sidecar), Some(name)) = (location.sidecar(), location.file_name()) else {
-        return Ok(());
+/// Variable naming publishing steps to fail, comma-separated; read by debug builds only.
+const FAULT_VARIABLE: &str = "CITYFORGE_DATA_FAULT";
+
+/// Fails the publishing step `step` when [`FAULT_VARIABLE`] names it, so the tests can prove that
+/// a failure at every step keeps the previous export: most steps cannot be made to fail from
+/// outside. Only debug builds read the variable; a release build never fails here.
+fn injected_fault(step: &str) -> io::Result<()> {
+    if cfg!(debug_assertions)
+        && std::env::var(FAULT_VARIABLE).is_ok_and(|steps| steps.split(',').any(|s| s == step))
+    {
+        return Err(io::Error::other(format!("injected fault at {step}")));
+    }
+    Ok(())
+}
+
+/// Writes `text` to a new temporary file beside `path` (mode 0600, fsynced) and returns it.
+fn write_temp_file(path: &Path, text: &str) -> io::Result<TempFile> {
+    use std::io::Write as _;
+    let temp = TempFile {
+        path: Some(temp_path_for(path)),
     };
-    let text = sidecar_text(digest, &name);
-    match &sidecar {
-        Location::Stdio => Ok(()),
-        Location::Path(path) => {
-            let path = path.clone();
-            let shown = sidecar.to_string();
-            tokio::task::spawn_blocking(move || -> io::Result<()> {
-                use std::io::Write as _;
-                let temp = temp_path_for(&path);
-                let mut guard = TempFile {
-                    path: Some(temp.clone()),
-                };
-                let mut file = open_private(&temp)?;
-                file.write_all(text.as_bytes())?;
-                file.sync_all()?;
-                drop(file);
-                std::fs::rename(&temp, &path)?;
-                guard.path = None;
-                sync_folder(&path);
-                Ok(())
-            })
-            .await
-            .unwrap_or_else(|join| Err(io::Error::other(join.to_string())))
-            .map_err(|source| StorageError::Io {
-                action: "write",
-                location: shown,
-                source,
-            })
-        }
-        Location::ObjectStore(object) => {
-            let store = object.store()?;
-            store
-                .put(&object.store_path(), PutPayload::from(text.into_bytes()))
-                .await
-                .map(|_| ())
-                .map_err(|e| object_error("write", object, &e))
+    let mut file = open_private(temp.path())?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    Ok(temp)
+}
+
+/// What was at a document's path before publishing.
+enum Previous {
+    /// No document.
+    Nothing,
+    /// A document, kept under a second (temporary) name until the new pair is complete.
+    Kept(TempFile),
+    /// A document that could not be given a second name.
+    Unkept,
+}
+
+/// Keeps the document now at `path` under a second, temporary name (a hard link), so it can be
+/// put back if the new pair cannot be completed. A document that cannot be linked (a file system
+/// without hard links, someone else's file under `fs.protected_hardlinks`) does not stop
+/// publishing, which then goes on without the way back.
+fn keep_previous(path: &Path) -> Previous {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.is_dir() => {}
+        // Nothing there, or a folder, which the rename fails on anyway.
+        _ => return Previous::Nothing,
+    }
+    let backup = temp_path_for(path);
+    match injected_fault("keep-previous").and_then(|()| std::fs::hard_link(path, &backup)) {
+        Ok(()) => Previous::Kept(TempFile { path: Some(backup) }),
+        Err(error) => {
+            warn!(
+                path = %path.display(),
+                error = %error,
+                "The previous export cannot be kept under a second name while publishing; if \
+                 its checksum file cannot be written, the new export stays without one."
+            );
+            Previous::Unkept
         }
     }
+}
+
+/// Publishes a finished, fsynced temporary document at `path` with its `.sha256` sidecar
+/// (`checksum` is the sidecar's text), in an order where a failure at any step leaves the
+/// previous pair, or the new one, and no temporary file:
+///
+/// 1. the sidecar is written under a temporary name and fsynced (failure: nothing changed);
+/// 2. the previous document gets a second name, a hard link ([`keep_previous`]);
+/// 3. the document is renamed over the previous one (failure: nothing changed);
+/// 4. the sidecar is renamed over the previous one; on failure [`put_previous_back`] restores the
+///    previous document, so the previous pair stands again;
+/// 5. the folder is fsynced and the second name removed.
+///
+/// A crash (power loss, SIGKILL) between steps 3 and 4 leaves the new document beside the
+/// previous sidecar: `verify` reports the mismatch rather than trusting either.
+fn publish_file_pair(
+    mut document: TempFile,
+    path: &Path,
+    checksum: &str,
+) -> Result<(), StorageError> {
+    let mut sidecar_path = path.as_os_str().to_owned();
+    sidecar_path.push(".sha256");
+    let sidecar_path = PathBuf::from(sidecar_path);
+    let sidecar_error = |source| StorageError::Io {
+        action: "write",
+        location: sidecar_path.display().to_string(),
+        source,
+    };
+    let mut sidecar = write_temp_file(&sidecar_path, checksum)
+        .and_then(|temp| injected_fault("sidecar-write").map(|()| temp))
+        .map_err(sidecar_error)?;
+    let previous = keep_previous(path);
+    injected_fault("document-rename")
+        .and_then(|()| std::fs::rename(document.path(), path))
+        .map_err(|source| StorageError::Io {
+            action: "publish",
+            location: path.display().to_string(),
+            source,
+        })?;
+    document.path = None;
+    let renamed = injected_fault("sidecar-rename")
+        .and_then(|()| std::fs::rename(sidecar.path(), &sidecar_path));
+    if let Err(error) = renamed {
+        put_previous_back(path, &sidecar_path, previous);
+        sync_folder(path);
+        return Err(sidecar_error(error));
+    }
+    sidecar.path = None;
+    sync_folder(path);
+    Ok(())
+}
+
+/// Undoes the document's rename after its sidecar could not be published: the previous document
+/// is renamed back over the new one, or the new one removed if there was none (a document without
+/// its checksum is not complete). Where the previous document could not be kept, the new one stays
+/// and the previous sidecar is deleted, so no checksum contradicts it. Logs what it did; never
+/// fails.
+fn put_previous_back(path: &Path, sidecar_path: &Path, previous: Previous) {
+    let shown = path.display();
+    match previous {
+        Previous::Kept(mut kept) => match std::fs::rename(kept.path(), path) {
+            Ok(()) => {
+                kept.path = None;
+                warn!(path = %shown, "The checksum file could not be written; the previous export was put back.");
+            }
+            Err(error) => {
+                // The second name is now the only copy of the previous export: leave it.
+                let name = kept.path.take().unwrap_or_default();
+                tracing::error!(path = %shown, kept = %name.display(), error = %error, "The previous export could not be put back; it stays under its temporary name.");
+            }
+        },
+        Previous::Nothing => match std::fs::remove_file(path) {
+            Ok(()) => {
+                warn!(path = %shown, "The checksum file could not be written; the document was removed.")
+            }
+            Err(error) => {
+                warn!(path = %shown, error = %error, "The document without its checksum file could not be removed.")
+            }
+        },
+        Previous::Unkept => {
+            let stale = std::fs::symlink_metadata(sidecar_path).is_ok_and(|m| m.is_file());
+            if stale {
+                if let Err(error) = std::fs::remove_file(sidecar_path) {
+                    warn!(path = %sidecar_path.display(), error = %error, "The previous checksum file could not be removed.");
+                }
+            }
+            warn!(path = %shown, "The checksum file could not be written; the new export stays without one.");
+        }
+    }
+}
+
+/// Writes the `.sha256` sidecar of a completed object. The upload's completion already replaced
+/// any previous object (object stores have no rename, and a server-side copy is limited to 5 GB
+/// on S3), so the previous document cannot be put back. If the sidecar cannot be written the new
+/// document stays (deleting it would leave nothing), and the previous sidecar, which no longer
+/// matches, is deleted if the store still answers.
+async fn publish_object_sidecar(location: &Location, digest: &str) -> Result<(), StorageError> {
+    let (Some(Location::ObjectStore(object)), Some(name)) =
+        (location.sidecar(), location.file_name())
+    else {
+        return Ok(());
+    };
+    let store = object.store()?;
+    let text = sidecar_text(digest, &name);
+    let written = match injected_fault("sidecar-write") {
+        Ok(()) => store
+            .put(&object.store_path(), PutPayload::from(text.into_bytes()))
+            .await
+            .map(|_| ())
+            .map_err(|e| object_error("write", &object, &e)),
+        Err(source) => Err(StorageError::Io {
+            action: "write",
+            location: object.to_string(),
+            source,
+        }),
+    };
+    if let Err(error) = written {
+        let sidecar = Location::ObjectStore(object);
+        warn!(location = %location, "The checksum file could not be written; the new export stays without one.");
+        if let Err(remove) = delete_location(&sidecar).await {
+            warn!(location = %sidecar, error = %remove, "The previous checksum file could not be deleted.");
+        }
+        return Err(error);
+    }
+    Ok(())
 }
 
 /// Deletes a file or object (a missing one is fine).
