@@ -40,7 +40,7 @@ pub fn install(cancel: CancellationToken) -> std::io::Result<()> {
         );
         cancel.cancel();
         // A second signal: leave now. Nothing is committed or published on this path either;
-        // at worst a temporary file stays behind.
+        // at worst a temporary file stays behind (the next export to the folder removes it).
         tokio::select! {
             _ = interrupt.recv() => std::process::exit(130),
             _ = terminate.recv() => std::process::exit(143),

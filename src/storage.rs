@@ -12,7 +12,9 @@
 //! (`.NAME.PID-RAND.tmp`, mode 0600, exports hold personal data), are fsynced, and only then
 //! renamed over the final name. A failed or aborted write removes the temporary file, so a reader
 //! never sees half a document. The document and its sidecar are published as a pair
-//! ([`publish_file_pair`]): a failure at any step keeps the previous pair at the path.
+//! ([`publish_file_pair`]): a failure at any step keeps the previous pair at the path. Temporary
+//! files of a killed process are removed by the next export to the folder
+//! ([`remove_stale_temp_files`]).
 //!
 //! Writing an object streams through a multipart upload with bounded memory, compressed on the
 //! fly: parts of 5 MiB (S3's minimum), at most [`UPLOAD_BUFFER_BYTES`] of them in memory at once
@@ -963,6 +965,68 @@ fn temp_path_for(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}-{suffix:08x}.tmp", std::process::id()))
 }
 
+/// The process id in one of our temporary names, `.NAME.PID-RAND.tmp` with RAND eight lower-case
+/// hex digits ([`temp_path_for`]); `None` for any other name.
+fn temp_file_pid(name: &str) -> Option<u32> {
+    let inner = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (base, tag) = inner.rsplit_once('.')?;
+    let (pid, random) = tag.split_once('-')?;
+    let hex_digits = random.len() == 8
+        && random
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let digits = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
+    if base.is_empty() || !hex_digits || !digits {
+        return None;
+    }
+    pid.parse().ok().filter(|&pid| pid > 0)
+}
+
+/// Whether process `pid` no longer exists: `kill(pid, 0)` fails with ESRCH. A process we may not
+/// signal (EPERM) exists.
+fn process_is_gone(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 sends nothing; it only checks that the process exists.
+    let result = unsafe { libc::kill(pid, 0) };
+    result != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
+/// Removes the temporary files that killed runs (SIGKILL, power loss) left in `folder`: regular
+/// files with our naming pattern ([`temp_file_pid`]) whose process no longer exists. Files of a
+/// running process, and any other file, are left alone. They hold personal data, so each removal
+/// is logged. Never fails: a file that cannot be removed is logged and skipped.
+///
+/// The process check sees this PID namespace only: folders shared between containers with
+/// separate PID namespaces should not be written by exports in both at the same time.
+fn remove_stale_temp_files(folder: &Path) {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(temp_file_pid) else {
+            continue;
+        };
+        if !entry.file_type().is_ok_and(|t| t.is_file()) || !process_is_gone(pid) {
+            continue;
+        }
+        let path = entry.path();
+        match std::fs::remove_file(&path) {
+            Ok(()) => warn!(
+                file = %path.display(),
+                pid,
+                "Removed a temporary file left by an interrupted run."
+            ),
+            Err(error) => warn!(
+                file = %path.display(),
+                error = %error,
+                "A temporary file left by an interrupted run could not be removed."
+            ),
+        }
+    }
+}
+
 fn folder_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
@@ -1005,6 +1069,7 @@ impl Output {
                         folder: folder.display().to_string(),
                     });
                 }
+                remove_stale_temp_files(&folder);
                 let temp_path = temp_path_for(path);
                 let file = open_private(&temp_path).map_err(|source| StorageError::Io {
                     action: "create a file in the folder of",
@@ -1271,7 +1336,9 @@ fn keep_previous(path: &Path) -> Previous {
 /// 5. the folder is fsynced and the second name removed.
 ///
 /// A crash (power loss, SIGKILL) between steps 3 and 4 leaves the new document beside the
-/// previous sidecar: `verify` reports the mismatch rather than trusting either.
+/// previous sidecar: `verify` reports the mismatch rather than trusting either, and the next
+/// export to the folder removes the temporary files the crash left (the new sidecar, the previous
+/// document's second name).
 fn publish_file_pair(
     mut document: TempFile,
     path: &Path,
@@ -2251,6 +2318,33 @@ mod tests {
         assert!(check_retention_pattern("s3://b/x_{date}.json").is_ok());
         assert!(check_retention_pattern("s3://b/x.json").is_err());
         assert!(check_retention_pattern("s3://b/{date}/x.json").is_err());
+    }
+
+    #[test]
+    fn recognises_only_our_temporary_names() {
+        for (name, pid) in [
+            (".b.json.1234-0123abcd.tmp", Some(1234)),
+            (".b.json.sha256.7-89abcdef.tmp", Some(7)),
+            (
+                ".cityforge_20251024_030000.json.gz.99-00000000.tmp",
+                Some(99),
+            ),
+            (".b.json.0-0123abcd.tmp", None),
+            (".b.json.1234-0123ABCD.tmp", None),
+            (".b.json.1234-0123abc.tmp", None),
+            (".b.json.x1-0123abcd.tmp", None),
+            (".1234-0123abcd.tmp", None),
+            ("b.json.1234-0123abcd.tmp", None),
+            (".b.json.1234-0123abcd.tmp.bak", None),
+            (".b.json.tmp", None),
+            (".b.json.99999999999-0123abcd.tmp", None),
+        ] {
+            assert_eq!(temp_file_pid(name), pid, "{name}");
+        }
+        let ours = temp_path_for(Path::new("dir/b.json"));
+        let name = ours.file_name().unwrap().to_str().unwrap();
+        assert_eq!(temp_file_pid(name), Some(std::process::id()));
+        assert!(!process_is_gone(std::process::id()));
     }
 
     #[test]
