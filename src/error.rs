@@ -75,11 +75,13 @@ pub enum Error {
 }
 
 impl Error {
-    /// The process exit code for this error: 2 for usage errors, 130/143 for signals, else 1.
+    /// The process exit code for this error: 2 for usage errors, 130/143/129 for SIGINT, SIGTERM
+    /// and SIGHUP, else 1.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::Catalog(CatalogError::UnknownModels { .. }) => 2,
             Error::Interrupted("SIGINT") => 130,
+            Error::Interrupted("SIGHUP") => 129,
             Error::Interrupted(_) => 143,
             _ => 1,
         }

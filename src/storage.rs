@@ -8,9 +8,13 @@
 //! [`StoreOptions`] (a pipeline file's `endpoint`, `region`, `allow_http`…); they never appear in
 //! a location's display, a log line or an error.
 //!
-//! Writing a local file is atomic: bytes go to a temporary name in the destination folder (mode
-//! 0600, exports hold personal data), are fsynced, and only then renamed over the final name. A
-//! failed or aborted write removes the temporary file, so a reader never sees half a document.
+//! Writing a local file is atomic: bytes go to a temporary name in the destination folder
+//! (`.NAME.PID-RAND.tmp`, mode 0600, exports hold personal data), are fsynced, and only then
+//! renamed over the final name. A failed or aborted write removes the temporary file, so a reader
+//! never sees half a document. The document and its sidecar are published as a pair
+//! ([`publish_file_pair`]): a failure at any step keeps the previous pair at the path. Temporary
+//! files of a killed process are removed by the next export to the folder
+//! ([`remove_stale_temp_files`]).
 //!
 //! Writing an object streams through a multipart upload with bounded memory, compressed on the
 //! fly: parts of 5 MiB (S3's minimum), at most [`UPLOAD_BUFFER_BYTES`] of them in memory at once
@@ -21,6 +25,9 @@
 //!
 //! Every published file or object gets a `.sha256` sidecar beside it, in `sha256sum` format
 //! (`"<hex>  <file name>\n"`), computed over the stored (compressed) bytes while they are written.
+//! An object's sidecar is written after the upload completes; object stores cannot rename, so the
+//! previous object is already replaced by then ([`publish_object_sidecar`] says what a failure
+//! leaves).
 //!
 //! Locations may carry `{timestamp}` (UTC `YYYYMMDD_HHMMSS`) and `{date}` (`YYYYMMDD`)
 //! placeholders ([`expand_placeholders`]); [`apply_retention`] then deletes older exports that
@@ -865,6 +872,13 @@ struct TempFile {
     path: Option<PathBuf>,
 }
 
+impl TempFile {
+    /// The temporary name (empty once published).
+    fn path(&self) -> &Path {
+        self.path.as_deref().unwrap_or(Path::new(""))
+    }
+}
+
 impl Drop for TempFile {
     fn drop(&mut self) {
         if let Some(path) = self.path.take() {
@@ -951,6 +965,68 @@ fn temp_path_for(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}-{suffix:08x}.tmp", std::process::id()))
 }
 
+/// The process id in one of our temporary names, `.NAME.PID-RAND.tmp` with RAND eight lower-case
+/// hex digits ([`temp_path_for`]); `None` for any other name.
+fn temp_file_pid(name: &str) -> Option<u32> {
+    let inner = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (base, tag) = inner.rsplit_once('.')?;
+    let (pid, random) = tag.split_once('-')?;
+    let hex_digits = random.len() == 8
+        && random
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let digits = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
+    if base.is_empty() || !hex_digits || !digits {
+        return None;
+    }
+    pid.parse().ok().filter(|&pid| pid > 0)
+}
+
+/// Whether process `pid` no longer exists: `kill(pid, 0)` fails with ESRCH. A process we may not
+/// signal (EPERM) exists.
+fn process_is_gone(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 sends nothing; it only checks that the process exists.
+    let result = unsafe { libc::kill(pid, 0) };
+    result != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
+/// Removes the temporary files that killed runs (SIGKILL, power loss) left in `folder`: regular
+/// files with our naming pattern ([`temp_file_pid`]) whose process no longer exists. Files of a
+/// running process, and any other file, are left alone. They hold personal data, so each removal
+/// is logged. Never fails: a file that cannot be removed is logged and skipped.
+///
+/// The process check sees this PID namespace only: folders shared between containers with
+/// separate PID namespaces should not be written by exports in both at the same time.
+fn remove_stale_temp_files(folder: &Path) {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(temp_file_pid) else {
+            continue;
+        };
+        if !entry.file_type().is_ok_and(|t| t.is_file()) || !process_is_gone(pid) {
+            continue;
+        }
+        let path = entry.path();
+        match std::fs::remove_file(&path) {
+            Ok(()) => warn!(
+                file = %path.display(),
+                pid,
+                "Removed a temporary file left by an interrupted run."
+            ),
+            Err(error) => warn!(
+                file = %path.display(),
+                error = %error,
+                "A temporary file left by an interrupted run could not be removed."
+            ),
+        }
+    }
+}
+
 fn folder_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
@@ -993,6 +1069,7 @@ impl Output {
                         folder: folder.display().to_string(),
                     });
                 }
+                remove_stale_temp_files(&folder);
                 let temp_path = temp_path_for(path);
                 let file = open_private(&temp_path).map_err(|source| StorageError::Io {
                     action: "create a file in the folder of",
@@ -1088,10 +1165,14 @@ impl Output {
         Ok(())
     }
 
-    /// Completes the document: compression trailer, then fsync and atomic rename (file) or the
-    /// multipart upload's completion (object), then the `.sha256` sidecar beside it. Returns the
-    /// size of what was stored (compressed bytes). If the sidecar cannot be written, the document
-    /// is removed again and the error returned.
+    /// Completes the document: compression trailer, then fsync and publishing with its
+    /// `.sha256` sidecar. Returns the size of what was stored (compressed bytes).
+    ///
+    /// A file is published as a pair by [`publish_file_pair`]: any failure keeps the previous
+    /// document and sidecar at the path. An object is completed by the multipart upload, which
+    /// replaces the previous object at once (stores have no rename); the sidecar follows, and if
+    /// it cannot be written the new document stays and the previous sidecar, which no longer
+    /// matches, is deleted ([`publish_object_sidecar`]).
     pub async fn publish(self) -> Result<u64, StorageError> {
         let location = self.location.clone();
         let io_error = |action: &'static str| {
@@ -1109,7 +1190,7 @@ impl Output {
             }
             Target::File {
                 encoder,
-                mut temp,
+                temp,
                 path,
                 ..
             } => {
@@ -1118,12 +1199,12 @@ impl Output {
                 let digest = hex(&writer.hasher.take().unwrap_or_default().finalize());
                 writer.inner.sync_all().await.map_err(io_error("sync"))?;
                 drop(writer);
-                let temp_path = temp.path.clone().unwrap_or_default();
-                tokio::fs::rename(&temp_path, &path)
+                let text = sidecar_text(&digest, &location.file_name().unwrap_or_default());
+                tokio::task::spawn_blocking(move || publish_file_pair(temp, &path, &text))
                     .await
-                    .map_err(io_error("publish"))?;
-                temp.path = None;
-                sync_folder(&path);
+                    .unwrap_or_else(|join| {
+                        Err(io_error("publish")(io::Error::other(join.to_string())))
+                    })?;
                 (size, digest)
             }
             Target::Object {
@@ -1146,16 +1227,11 @@ impl Output {
                     return Err(error);
                 }
                 upload.complete().await?;
-                (stored, hex(&hasher.finalize()))
+                let digest = hex(&hasher.finalize());
+                publish_object_sidecar(&location, &digest).await?;
+                (stored, digest)
             }
         };
-        if let Err(error) = write_sidecar(&location, &digest).await {
-            warn!(location = %location, "The checksum file could not be written; removing the document.");
-            if let Err(remove) = delete_location(&location).await {
-                warn!(location = %location, error = %remove, "The document could not be removed.");
-            }
-            return Err(error);
-        }
         debug!(location = %location, sha256 = %digest, size, "Published.");
         Ok(size)
     }
@@ -1186,49 +1262,193 @@ fn sync_folder(path: &Path) {
     }
 }
 
-/// Writes `<location>.sha256` (atomically for a file: temporary name, fsync, rename).
-async fn write_sidecar(location: &Location, digest: &str) -> Result<(), StorageError> {
-    let (Some(sidecar), Some(name)) = (location.sidecar(), location.file_name()) else {
-        return Ok(());
+/// Variable naming publishing steps to fail, comma-separated; read by debug builds only.
+const FAULT_VARIABLE: &str = "CITYFORGE_DATA_FAULT";
+
+/// Fails the publishing step `step` when [`FAULT_VARIABLE`] names it, so the tests can prove that
+/// a failure at every step keeps the previous export: most steps cannot be made to fail from
+/// outside. Only debug builds read the variable; a release build never fails here.
+fn injected_fault(step: &str) -> io::Result<()> {
+    if cfg!(debug_assertions)
+        && std::env::var(FAULT_VARIABLE).is_ok_and(|steps| steps.split(',').any(|s| s == step))
+    {
+        return Err(io::Error::other(format!("injected fault at {step}")));
+    }
+    Ok(())
+}
+
+/// Writes `text` to a new temporary file beside `path` (mode 0600, fsynced) and returns it.
+fn write_temp_file(path: &Path, text: &str) -> io::Result<TempFile> {
+    use std::io::Write as _;
+    let temp = TempFile {
+        path: Some(temp_path_for(path)),
     };
-    let text = sidecar_text(digest, &name);
-    match &sidecar {
-        Location::Stdio => Ok(()),
-        Location::Path(path) => {
-            let path = path.clone();
-            let shown = sidecar.to_string();
-            tokio::task::spawn_blocking(move || -> io::Result<()> {
-                use std::io::Write as _;
-                let temp = temp_path_for(&path);
-                let mut guard = TempFile {
-                    path: Some(temp.clone()),
-                };
-                let mut file = open_private(&temp)?;
-                file.write_all(text.as_bytes())?;
-                file.sync_all()?;
-                drop(file);
-                std::fs::rename(&temp, &path)?;
-                guard.path = None;
-                sync_folder(&path);
-                Ok(())
-            })
-            .await
-            .unwrap_or_else(|join| Err(io::Error::other(join.to_string())))
-            .map_err(|source| StorageError::Io {
-                action: "write",
-                location: shown,
-                source,
-            })
-        }
-        Location::ObjectStore(object) => {
-            let store = object.store()?;
-            store
-                .put(&object.store_path(), PutPayload::from(text.into_bytes()))
-                .await
-                .map(|_| ())
-                .map_err(|e| object_error("write", object, &e))
+    let mut file = open_private(temp.path())?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    Ok(temp)
+}
+
+/// What was at a document's path before publishing.
+enum Previous {
+    /// No document.
+    Nothing,
+    /// A document, kept under a second (temporary) name until the new pair is complete.
+    Kept(TempFile),
+    /// A document that could not be given a second name.
+    Unkept,
+}
+
+/// Keeps the document now at `path` under a second, temporary name (a hard link), so it can be
+/// put back if the new pair cannot be completed. A document that cannot be linked (a file system
+/// without hard links, someone else's file under `fs.protected_hardlinks`) does not stop
+/// publishing, which then goes on without the way back.
+fn keep_previous(path: &Path) -> Previous {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.is_dir() => {}
+        // Nothing there, or a folder, which the rename fails on anyway.
+        _ => return Previous::Nothing,
+    }
+    let backup = temp_path_for(path);
+    match injected_fault("keep-previous").and_then(|()| std::fs::hard_link(path, &backup)) {
+        Ok(()) => Previous::Kept(TempFile { path: Some(backup) }),
+        Err(error) => {
+            warn!(
+                path = %path.display(),
+                error = %error,
+                "The previous export cannot be kept under a second name while publishing; if \
+                 its checksum file cannot be written, the new export stays without one."
+            );
+            Previous::Unkept
         }
     }
+}
+
+/// Publishes a finished, fsynced temporary document at `path` with its `.sha256` sidecar
+/// (`checksum` is the sidecar's text), in an order where a failure at any step leaves the
+/// previous pair, or the new one, and no temporary file:
+///
+/// 1. the sidecar is written under a temporary name and fsynced (failure: nothing changed);
+/// 2. the previous document gets a second name, a hard link ([`keep_previous`]);
+/// 3. the document is renamed over the previous one (failure: nothing changed);
+/// 4. the sidecar is renamed over the previous one; on failure [`put_previous_back`] restores the
+///    previous document, so the previous pair stands again;
+/// 5. the folder is fsynced and the second name removed.
+///
+/// A crash (power loss, SIGKILL) between steps 3 and 4 leaves the new document beside the
+/// previous sidecar: `verify` reports the mismatch rather than trusting either, and the next
+/// export to the folder removes the temporary files the crash left (the new sidecar, the previous
+/// document's second name).
+fn publish_file_pair(
+    mut document: TempFile,
+    path: &Path,
+    checksum: &str,
+) -> Result<(), StorageError> {
+    let mut sidecar_path = path.as_os_str().to_owned();
+    sidecar_path.push(".sha256");
+    let sidecar_path = PathBuf::from(sidecar_path);
+    let sidecar_error = |source| StorageError::Io {
+        action: "write",
+        location: sidecar_path.display().to_string(),
+        source,
+    };
+    let mut sidecar = write_temp_file(&sidecar_path, checksum)
+        .and_then(|temp| injected_fault("sidecar-write").map(|()| temp))
+        .map_err(sidecar_error)?;
+    let previous = keep_previous(path);
+    injected_fault("document-rename")
+        .and_then(|()| std::fs::rename(document.path(), path))
+        .map_err(|source| StorageError::Io {
+            action: "publish",
+            location: path.display().to_string(),
+            source,
+        })?;
+    document.path = None;
+    let renamed = injected_fault("sidecar-rename")
+        .and_then(|()| std::fs::rename(sidecar.path(), &sidecar_path));
+    if let Err(error) = renamed {
+        put_previous_back(path, &sidecar_path, previous);
+        sync_folder(path);
+        return Err(sidecar_error(error));
+    }
+    sidecar.path = None;
+    sync_folder(path);
+    Ok(())
+}
+
+/// Undoes the document's rename after its sidecar could not be published: the previous document
+/// is renamed back over the new one, or the new one removed if there was none (a document without
+/// its checksum is not complete). Where the previous document could not be kept, the new one stays
+/// and the previous sidecar is deleted, so no checksum contradicts it. Logs what it did; never
+/// fails.
+fn put_previous_back(path: &Path, sidecar_path: &Path, previous: Previous) {
+    let shown = path.display();
+    match previous {
+        Previous::Kept(mut kept) => match std::fs::rename(kept.path(), path) {
+            Ok(()) => {
+                kept.path = None;
+                warn!(path = %shown, "The checksum file could not be written; the previous export was put back.");
+            }
+            Err(error) => {
+                // The second name is now the only copy of the previous export: leave it.
+                let name = kept.path.take().unwrap_or_default();
+                tracing::error!(path = %shown, kept = %name.display(), error = %error, "The previous export could not be put back; it stays under its temporary name.");
+            }
+        },
+        Previous::Nothing => match std::fs::remove_file(path) {
+            Ok(()) => {
+                warn!(path = %shown, "The checksum file could not be written; the document was removed.")
+            }
+            Err(error) => {
+                warn!(path = %shown, error = %error, "The document without its checksum file could not be removed.")
+            }
+        },
+        Previous::Unkept => {
+            let stale = std::fs::symlink_metadata(sidecar_path).is_ok_and(|m| m.is_file());
+            if stale {
+                if let Err(error) = std::fs::remove_file(sidecar_path) {
+                    warn!(path = %sidecar_path.display(), error = %error, "The previous checksum file could not be removed.");
+                }
+            }
+            warn!(path = %shown, "The checksum file could not be written; the new export stays without one.");
+        }
+    }
+}
+
+/// Writes the `.sha256` sidecar of a completed object. The upload's completion already replaced
+/// any previous object (object stores have no rename, and a server-side copy is limited to 5 GB
+/// on S3), so the previous document cannot be put back. If the sidecar cannot be written the new
+/// document stays (deleting it would leave nothing), and the previous sidecar, which no longer
+/// matches, is deleted if the store still answers.
+async fn publish_object_sidecar(location: &Location, digest: &str) -> Result<(), StorageError> {
+    let (Some(Location::ObjectStore(object)), Some(name)) =
+        (location.sidecar(), location.file_name())
+    else {
+        return Ok(());
+    };
+    let store = object.store()?;
+    let text = sidecar_text(digest, &name);
+    let written = match injected_fault("sidecar-write") {
+        Ok(()) => store
+            .put(&object.store_path(), PutPayload::from(text.into_bytes()))
+            .await
+            .map(|_| ())
+            .map_err(|e| object_error("write", &object, &e)),
+        Err(source) => Err(StorageError::Io {
+            action: "write",
+            location: object.to_string(),
+            source,
+        }),
+    };
+    if let Err(error) = written {
+        let sidecar = Location::ObjectStore(object);
+        warn!(location = %location, "The checksum file could not be written; the new export stays without one.");
+        if let Err(remove) = delete_location(&sidecar).await {
+            warn!(location = %sidecar, error = %remove, "The previous checksum file could not be deleted.");
+        }
+        return Err(error);
+    }
+    Ok(())
 }
 
 /// Deletes a file or object (a missing one is fine).
@@ -2098,6 +2318,33 @@ mod tests {
         assert!(check_retention_pattern("s3://b/x_{date}.json").is_ok());
         assert!(check_retention_pattern("s3://b/x.json").is_err());
         assert!(check_retention_pattern("s3://b/{date}/x.json").is_err());
+    }
+
+    #[test]
+    fn recognises_only_our_temporary_names() {
+        for (name, pid) in [
+            (".b.json.1234-0123abcd.tmp", Some(1234)),
+            (".b.json.sha256.7-89abcdef.tmp", Some(7)),
+            (
+                ".cityforge_20251024_030000.json.gz.99-00000000.tmp",
+                Some(99),
+            ),
+            (".b.json.0-0123abcd.tmp", None),
+            (".b.json.1234-0123ABCD.tmp", None),
+            (".b.json.1234-0123abc.tmp", None),
+            (".b.json.x1-0123abcd.tmp", None),
+            (".1234-0123abcd.tmp", None),
+            ("b.json.1234-0123abcd.tmp", None),
+            (".b.json.1234-0123abcd.tmp.bak", None),
+            (".b.json.tmp", None),
+            (".b.json.99999999999-0123abcd.tmp", None),
+        ] {
+            assert_eq!(temp_file_pid(name), pid, "{name}");
+        }
+        let ours = temp_path_for(Path::new("dir/b.json"));
+        let name = ours.file_name().unwrap().to_str().unwrap();
+        assert_eq!(temp_file_pid(name), Some(std::process::id()));
+        assert!(!process_is_gone(std::process::id()));
     }
 
     #[test]

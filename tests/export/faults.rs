@@ -267,7 +267,10 @@ async fn a_full_disk_fails_the_export_and_leaves_nothing() {
 /// models are already written) and returns once its COPY waits on that lock.
 // The child is handed to the caller, which waits for it.
 #[allow(clippy::zombie_processes)]
-async fn blocked_export(db: &TestDb, dir: &Path) -> (Child, tokio_postgres::Client, i32) {
+pub(crate) async fn blocked_export(
+    db: &TestDb,
+    dir: &Path,
+) -> (Child, tokio_postgres::Client, i32) {
     let locker = lock_table(db, "token_blacklist").await;
     let child = cli()
         .current_dir(dir)
@@ -313,27 +316,40 @@ async fn backend_killed_mid_export_leaves_no_file() {
     );
 }
 
+/// Sends `signal` to an export blocked mid-document and checks that it exits with `code`, says
+/// it was interrupted and leaves nothing in the folder.
+async fn assert_signal_removes_partial_output(db: &TestDb, signal: i32, code: i32) {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, locker, _pid) = blocked_export(db, dir.path()).await;
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+    let output = finish(child);
+    assert_eq!(output.status.code(), Some(code), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("interrupted"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "{:?}",
+        files_in(dir.path())
+    );
+    locker.batch_execute("ROLLBACK").await.unwrap();
+}
+
 #[tokio::test]
 async fn sigint_and_sigterm_remove_partial_output() {
     let db = sample_db("signals", 2_000).await;
     for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
-        let dir = tempfile::tempdir().unwrap();
-        let (child, locker, _pid) = blocked_export(&db, dir.path()).await;
-        unsafe {
-            libc::kill(child.id() as i32, signal);
-        }
-        let output = finish(child);
-        assert_eq!(output.status.code(), Some(code), "{}", stderr(&output));
-        assert!(
-            stderr(&output).contains("interrupted"),
-            "{}",
-            stderr(&output)
-        );
-        assert!(
-            files_in(dir.path()).is_empty(),
-            "{:?}",
-            files_in(dir.path())
-        );
-        locker.batch_execute("ROLLBACK").await.unwrap();
+        assert_signal_removes_partial_output(&db, signal, code).await;
     }
+}
+
+/// A closed terminal or SSH session (SIGHUP) is handled like SIGTERM.
+#[tokio::test]
+async fn sighup_removes_partial_output_like_sigterm() {
+    let db = sample_db("sighup", 2_000).await;
+    assert_signal_removes_partial_output(&db, libc::SIGHUP, 129).await;
 }

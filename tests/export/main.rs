@@ -7,6 +7,8 @@ mod support;
 mod cli;
 mod faults;
 mod golden;
+mod leftovers;
+mod publish;
 mod sample;
 mod types;
 mod zones;

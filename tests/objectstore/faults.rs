@@ -185,3 +185,37 @@ async fn missing_bucket_wrong_endpoint_and_missing_object_are_clear_errors() {
     assert_eq!(output.status.code(), Some(1), "{message}");
     assert!(!message.contains("hunter2secret"), "{message}");
 }
+
+/// The sidecar failing after the upload completed: the store has already replaced the previous
+/// object (it cannot rename), so the new document stays rather than leaving nothing, and the
+/// previous sidecar, which no longer matches, is deleted. The fault is injected (debug builds).
+#[tokio::test]
+async fn a_failed_sidecar_keeps_the_new_object_and_no_mismatching_checksum() {
+    if !cfg!(debug_assertions) {
+        eprintln!("release build: no fault hook, test skipped");
+        return;
+    }
+    let db = sample_db("s3sidecar", 100).await;
+    let server = S3Server::shared();
+    let bucket = server.bucket("sidecar");
+    server.put(&bucket, "b.json", b"previous\n".to_vec()).await;
+    server
+        .put(&bucket, "b.json.sha256", b"0000  b.json\n".to_vec())
+        .await;
+    let output = cli_s3()
+        .args(["export", "-o", &format!("s3://{bucket}/b.json")])
+        .env("DATABASE_URL", &db.url)
+        .env("CITYFORGE_DATA_FAULT", "sidecar-write")
+        .output()
+        .unwrap();
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains(&format!("cannot write s3://{bucket}/b.json.sha256")),
+        "{message}"
+    );
+    assert_eq!(server.keys(&bucket).await, ["b.json"]);
+    let document = server.get(&bucket, "b.json").await.unwrap();
+    assert!(document.starts_with(b"{"), "the new export is in place");
+    assert_eq!(server.pending_uploads(&bucket), Vec::<String>::new());
+}
