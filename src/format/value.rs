@@ -26,6 +26,12 @@ pub fn write_value(
 ) -> Result<(), FormatError> {
     if array {
         let mut reader = ArrayReader::new(cell)?;
+        // A JSON array would lose other lower bounds, and cannot tell a json array's dimensions
+        // from elements that are JSON arrays themselves.
+        if reader.lower.iter().any(|&lower| lower != 1) || (repr.is_json() && reader.dims.len() > 1)
+        {
+            return write_bounded_array(out, repr, &mut reader, zone);
+        }
         write_array_dims(out, repr, &mut reader, 0, (layout, zone), depth)
     } else {
         write_scalar(out, repr, cell, (layout, zone), depth)
@@ -282,6 +288,8 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// Reader over PostgreSQL's binary array format.
 struct ArrayReader<'a> {
     dims: Vec<usize>,
+    /// Lower bound of each dimension (1 unless the array was built with others).
+    lower: Vec<i32>,
     rest: &'a [u8],
 }
 
@@ -302,8 +310,13 @@ impl<'a> ArrayReader<'a> {
                 usize::try_from(len).map_err(|_| bad())
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let lower = dims_bytes
+            .chunks_exact(8)
+            .map(|chunk| i32::from_be_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]))
+            .collect();
         Ok(ArrayReader {
             dims,
+            lower,
             rest: &cell[12 + ndim * 8..],
         })
     }
@@ -325,6 +338,68 @@ impl<'a> ArrayReader<'a> {
         self.rest = &self.rest[len..];
         Ok(Some(element))
     }
+}
+
+/// An array whose lower bounds are not 1 (`'[0:2]={1,2,3}'`), or a json/jsonb array of more than
+/// one dimension: a JSON array would lose its shape, so it is written as a string holding
+/// PostgreSQL's array literal, which the array column reads back as it was.
+fn write_bounded_array(
+    out: &mut Vec<u8>,
+    repr: Repr,
+    reader: &mut ArrayReader<'_>,
+    zone: Option<Tz>,
+) -> Result<(), FormatError> {
+    let mut literal = Vec::new();
+    for (len, lower) in reader.dims.iter().zip(&reader.lower) {
+        let upper = i64::from(*lower) + *len as i64 - 1;
+        literal.extend_from_slice(format!("[{lower}:{upper}]").as_bytes());
+    }
+    literal.push(b'=');
+    let mut element_json = Vec::new();
+    let dims = reader.dims.clone();
+    // Odometer over the dimensions: open braces where an index restarts, close where it ends.
+    let total: usize = dims.iter().product();
+    let mut index = vec![0usize; dims.len()];
+    for n in 0..total {
+        let opening = index.iter().rev().take_while(|&&i| i == 0).count();
+        if n > 0 {
+            literal.push(b',');
+        }
+        literal.extend(std::iter::repeat_n(b'{', opening.min(dims.len())));
+        match reader.next_element()? {
+            None => literal.extend_from_slice(b"NULL"),
+            Some(element) => {
+                element_json.clear();
+                write_scalar(&mut element_json, repr, element, (Layout::Compact, zone), 0)?;
+                let text = if !repr.is_json() && element_json.first() == Some(&b'"') {
+                    serde_json::from_slice::<String>(&element_json)
+                        .map_err(|e| FormatError::BadJson(e.to_string()))?
+                        .into_bytes()
+                } else {
+                    element_json.clone()
+                };
+                literal.push(b'"');
+                for &byte in &text {
+                    if byte == b'"' || byte == b'\\' {
+                        literal.push(b'\\');
+                    }
+                    literal.push(byte);
+                }
+                literal.push(b'"');
+            }
+        }
+        // Advance, closing every dimension that ends here.
+        for dim in (0..dims.len()).rev() {
+            index[dim] += 1;
+            if index[dim] < dims[dim] {
+                break;
+            }
+            index[dim] = 0;
+            literal.push(b'}');
+        }
+    }
+    write_str(out, &literal);
+    Ok(())
 }
 
 fn write_array_dims(
@@ -596,6 +671,20 @@ mod tests {
         assert_eq!(
             shown(chrono_tz::Asia::Kolkata, -4_733_510_400_000_000),
             r#""1850-01-01T05:53:28+05:53:28""#
+        );
+    }
+
+    #[test]
+    fn arrays_with_other_lower_bounds_are_postgres_literals() {
+        // '[0:1][-1:0]={{1,NULL},{3,"x"}}' as int4[] (the last element 4).
+        let mut cell = int4_array(&[2, 2], &[Some(1), None, Some(3), Some(4)]);
+        cell[16..20].copy_from_slice(&0i32.to_be_bytes());
+        cell[24..28].copy_from_slice(&(-1i32).to_be_bytes());
+        let mut out = Vec::new();
+        write_value(&mut out, Repr::Int4, true, &cell, Layout::Pretty, 4, None).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#""[0:1][-1:0]={{\"1\",NULL},{\"3\",\"4\"}}""#
         );
     }
 }

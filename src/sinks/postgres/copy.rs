@@ -14,6 +14,9 @@ pub(super) fn write_field(
     from: &Column,
     to: &Column,
 ) -> Result<(), String> {
+    if from.repr == Repr::Tagged {
+        return write_copy_field(out, cell, to);
+    }
     let Some(bytes) = cell else {
         out.put_slice(b"\\N");
         return Ok(());
@@ -30,7 +33,6 @@ pub(super) fn write_field(
         }
     };
     match from.repr {
-        Repr::Tagged => return write_copy_field(out, cell, to),
         Repr::Text | Repr::Numeric | Repr::Json | Repr::JsonText => copy_escape(out, bytes),
         Repr::Bool => out.put_slice(if fixed(1)?[0] != 0 { b"true" } else { b"false" }),
         Repr::Int2 => {
@@ -119,11 +121,9 @@ fn write_copy_field(
         tag::TRUE => out.put_slice(b"true"),
         tag::FALSE => out.put_slice(b"false"),
         tag::JSON if column.array => {
-            let value: serde_json::Value =
-                serde_json::from_slice(text).map_err(|e| format!("not valid JSON: {e}"))?;
-            let mut literal = String::new();
-            pg_array_literal(&value, column.repr.is_json(), &mut literal);
-            copy_escape(out, literal.as_bytes());
+            let mut literal = Vec::with_capacity(text.len() + 2);
+            pg_array_literal(text, column.repr.is_json(), &mut literal)?;
+            copy_escape(out, &literal);
         }
         tag::JSON => copy_escape(out, text),
         _ => return Err("unknown value tag".into()),
@@ -150,46 +150,123 @@ fn copy_escape(out: &mut BytesMut, text: &[u8]) {
 }
 
 /// A JSON array as a PostgreSQL array literal: `[1, null, "a b"]` → `{1,NULL,"a b"}`. Nested
-/// arrays are dimensions, except in json/jsonb arrays, whose elements are JSON values.
-fn pg_array_literal(value: &serde_json::Value, json_elements: bool, out: &mut String) {
-    use serde_json::Value;
-    let Value::Array(items) = value else {
-        return array_element(value, json_elements, out);
+/// arrays are dimensions, except in json/jsonb arrays, whose elements are JSON values. Iterative
+/// (elements nested as deep as PostgreSQL stores them cost no call stack); `text` is JSON the
+/// document reader has already checked.
+fn pg_array_literal(text: &[u8], json_elements: bool, out: &mut Vec<u8>) -> Result<(), String> {
+    let mut pos = skip_whitespace(text, 0);
+    if text.get(pos) != Some(&b'[') {
+        let end = value_end(text, pos)?;
+        return array_element(&text[pos..end], json_elements, out);
+    }
+    let mut depth = 0usize;
+    while pos < text.len() {
+        match text[pos] {
+            b'[' if depth == 0 || !json_elements => {
+                out.push(b'{');
+                depth += 1;
+                pos += 1;
+            }
+            b']' => {
+                out.push(b'}');
+                depth = depth.checked_sub(1).ok_or("unbalanced array")?;
+                pos += 1;
+            }
+            b',' => {
+                out.push(b',');
+                pos += 1;
+            }
+            b' ' | b'\t' | b'\n' | b'\r' => pos += 1,
+            _ => {
+                let end = value_end(text, pos)?;
+                array_element(&text[pos..end], json_elements, out)?;
+                pos = end;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn skip_whitespace(text: &[u8], mut pos: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = text.get(pos) {
+        pos += 1;
+    }
+    pos
+}
+
+/// Where the JSON value starting at `start` ends (strings and nesting skipped, iteratively).
+fn value_end(text: &[u8], start: usize) -> Result<usize, String> {
+    let mut depth = 0usize;
+    let mut pos = start;
+    let mut in_string = false;
+    while let Some(&byte) = text.get(pos) {
+        pos += 1;
+        if in_string {
+            match byte {
+                b'\\' => pos += 1,
+                b'"' => {
+                    in_string = false;
+                    if depth == 0 {
+                        return Ok(pos);
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' if depth > 0 => {
+                depth -= 1;
+                if depth == 0 {
+                    return Ok(pos);
+                }
+            }
+            b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r' if depth == 0 => return Ok(pos - 1),
+            _ => {}
+        }
+    }
+    if depth == 0 && !in_string {
+        Ok(text.len())
+    } else {
+        Err("not valid JSON: the array ends early".into())
+    }
+}
+
+/// One element: NULL, a number or boolean as it is, anything else quoted (strings decoded, JSON
+/// values as their compact text).
+fn array_element(value: &[u8], json_elements: bool, out: &mut Vec<u8>) -> Result<(), String> {
+    let compact = |out: &mut Vec<u8>| -> Result<(), String> {
+        let mut json = Vec::with_capacity(value.len());
+        crate::format::embedded::relay(&mut json, value, crate::format::Layout::Compact, 0)
+            .map_err(|e| e.to_string())?;
+        quote_element(&json, out);
+        Ok(())
     };
-    out.push('{');
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+    match value.first() {
+        _ if value == b"null" => out.extend_from_slice(b"NULL"),
+        _ if json_elements => compact(out)?,
+        Some(b'"') => {
+            let decoded: String =
+                serde_json::from_slice(value).map_err(|e| format!("not valid JSON: {e}"))?;
+            quote_element(decoded.as_bytes(), out);
         }
-        if item.is_array() && !json_elements {
-            pg_array_literal(item, json_elements, out);
-        } else {
-            array_element(item, json_elements, out);
-        }
+        Some(b'{') => compact(out)?,
+        _ => out.extend_from_slice(value),
     }
-    out.push('}');
+    Ok(())
 }
 
-fn array_element(value: &serde_json::Value, json_elements: bool, out: &mut String) {
-    use serde_json::Value;
-    match value {
-        Value::Null => out.push_str("NULL"),
-        Value::String(s) if !json_elements => quote_element(s, out),
-        Value::Number(n) if !json_elements => out.push_str(&n.to_string()),
-        Value::Bool(b) if !json_elements => out.push_str(if *b { "true" } else { "false" }),
-        other => quote_element(&other.to_string(), out),
-    }
-}
-
-fn quote_element(text: &str, out: &mut String) {
-    out.push('"');
-    for ch in text.chars() {
-        if ch == '"' || ch == '\\' {
-            out.push('\\');
+fn quote_element(text: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    for &byte in text {
+        if byte == b'"' || byte == b'\\' {
+            out.push(b'\\');
         }
-        out.push(ch);
+        out.push(byte);
     }
-    out.push('"');
+    out.push(b'"');
 }
 
 #[cfg(test)]
