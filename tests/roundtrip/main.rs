@@ -226,3 +226,45 @@ fn every_value_of_every_type_round_trips_through_every_path() {
     }
     eprintln!("round trip: {} generated cases passed", cases());
 }
+
+/// The values that exported but did not restore before (issue 9), each through every path.
+#[test]
+fn values_that_did_not_restore_before() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let harness = runtime.block_on(Harness::new());
+    let deep = |depth: usize| format!("{}1{}", "{\"a\": ".repeat(depth), "}".repeat(depth));
+    let cases: Vec<(&str, String)> = vec![
+        ("f8", "1e308".into()),
+        ("f8", "1.7976931348623157e308".into()),
+        ("f8", "5e-324".into()),
+        ("f8", "1e-100".into()),
+        ("n", format!("1{}", "0".repeat(999))),
+        ("n", "1e100".into()),
+        ("jb", r#"{"a": 1e400}"#.into()),
+        ("jb", deep(126)),
+        ("jb", deep(128)),
+        ("jb", deep(1_500)),
+        ("j", r#"{"k":  "v", "k": "dup"}"#.into()),
+        ("jn", "null".into()),
+        ("jbn", "null".into()),
+        ("ia", "[0:2]={1,2,3}".into()),
+        ("ja", r#"{{"[1]","{\"a\": 2}"},{"3","null"}}"#.into()),
+        ("ja", format!("{{\"{}\"}}", deep(300).replace('"', "\\\""))),
+    ];
+    let width = harness.columns.len();
+    let position = |name: &str| harness.columns.iter().position(|c| c.name == name).unwrap();
+    let rows: Vec<Vec<Option<String>>> = cases
+        .iter()
+        .map(|(column, value)| {
+            let mut row = vec![None; width];
+            // The NOT NULL columns need a value in every row.
+            row[position("jn")] = Some("{}".into());
+            row[position("jbn")] = Some("[]".into());
+            row[position(column)] = Some(value.clone());
+            row
+        })
+        .collect();
+    if let Err(error) = runtime.block_on(harness.check(rows)) {
+        panic!("{error}");
+    }
+}
