@@ -30,10 +30,12 @@ pub enum FormatError {
     #[error("a json value is not valid JSON: {0}")]
     BadJson(String),
     /// A cell could not be encoded; names where.
-    #[error("model {model}, column {column}: {source}")]
+    #[error("model {model}, record {record}, column {column}: {source}")]
     Cell {
         /// Model of the row.
         model: String,
+        /// Index of the record in the model's array (0-based, as the import's messages count).
+        record: u64,
         /// Column of the cell.
         column: String,
         /// What was wrong.
@@ -261,6 +263,7 @@ impl DocumentWriter {
                         )
                         .map_err(|source| FormatError::Cell {
                             model: table.model.clone(),
+                            record: self.rows_in_table,
                             column: column.name.clone(),
                             source: Box::new(source),
                         })?;

@@ -188,3 +188,33 @@ async fn partitioned_tables_are_read_through_their_parent() {
     assert_eq!(models, ["events"], "partitions and views are not models");
     assert_eq!(document["data"]["events"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_value_that_would_not_read_back_fails_the_export_naming_it() {
+    let db = fresh_db("unreadable").await;
+    let client = db.connect().await;
+    // PostgreSQL's json keeps an unpaired surrogate escape as text; no JSON reader can decode it.
+    client
+        .batch_execute(
+            r#"CREATE TABLE notes (id int PRIMARY KEY, doc json);
+               INSERT INTO notes VALUES (1, '{"a": 1}'), (2, '["fine"]'), (3, '["\ud800"]');"#,
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let output = cli()
+        .arg("export")
+        .arg("-o")
+        .arg(dir.path().join("notes.json"))
+        .arg("--sort")
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("model notes, record 2, column doc") && stderr.contains("surrogate"),
+        "{stderr}"
+    );
+    assert!(crate::support::files_in(dir.path()).is_empty(), "no file");
+}
