@@ -147,14 +147,48 @@ pub fn mask_url(url: &str) -> String {
             }
             parsed.to_string()
         }
-        Err(_) => {
-            if url.contains("password") {
-                "(connection string hidden: it holds a password)".to_owned()
-            } else {
-                url.to_owned()
+        Err(_) => mask_unparsed(url),
+    }
+}
+
+/// Masks the password of a connection string that does not parse (a bad port, a malformed host):
+/// the user-info of `scheme://user:password@…` up to the last `@`, and every `password=` value of
+/// a key=value string or query. Anything it cannot place is hidden whole.
+fn mask_unparsed(text: &str) -> String {
+    let mut masked = match text.find("://") {
+        Some(scheme_end) => {
+            let authority_start = scheme_end + 3;
+            match text[authority_start..].rfind('@') {
+                Some(at) => {
+                    let at = authority_start + at;
+                    let userinfo = &text[authority_start..at];
+                    match userinfo.find(':') {
+                        Some(colon) => {
+                            format!("{}:***{}", &text[..authority_start + colon], &text[at..])
+                        }
+                        None => text.to_owned(),
+                    }
+                }
+                None => text.to_owned(),
             }
         }
+        None => text.to_owned(),
+    };
+    // `password=value` in a key=value string or a query, quoted or not.
+    let mut from = 0;
+    while let Some(found) = masked[from..].to_ascii_lowercase().find("password=") {
+        let value_start = from + found + "password=".len();
+        let rest = &masked[value_start..];
+        let value_len = if let Some(quoted) = rest.strip_prefix('\'') {
+            quoted.find('\'').map_or(rest.len(), |end| end + 2)
+        } else {
+            rest.find(|c: char| c.is_whitespace() || c == '&' || c == '#')
+                .unwrap_or(rest.len())
+        };
+        masked.replace_range(value_start..value_start + value_len, "***");
+        from = value_start + 3;
     }
+    masked
 }
 
 impl ConnectionSettings {
@@ -594,6 +628,43 @@ impl ServerCertVerifier for IgnoreHostname {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masks_passwords_of_strings_that_do_not_parse() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let shapes = [
+            "postgres://sec:{pw}@127.0.0.1:99999/cft",
+            "postgres://sec:{pw}@127.0.0.1:65536/cft",
+            "postgresql://sec:{pw}@host:1:2/cft",
+            "postgres://sec:{pw}@[::1/cft",
+            "postgres://sec:{pw}@[fe80::1%eth0]:x/cft",
+            "postgres://sec:{pw}@ho st/cft",
+            "postgres://sec:{pw}@/cft?port=abc",
+            "postgres://u@h/db?sslmode=nope&password={pw}",
+            "host=h port=99999 user=u password={pw} dbname=d",
+            "host=h user=u password='{pw}' dbname=d port=x",
+            "postgres://sec:{pw}@h:5432/db",
+        ];
+        for round in 0..300 {
+            let length = rng.gen_range(1..24);
+            // Passwords of letters, digits and the punctuation people put in them.
+            let alphabet: Vec<char> = "abcXYZ0129!$%^*()-_+[]{};.,~".chars().collect();
+            let password: String = (0..length)
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                .collect::<String>()
+                + &format!("Pw{round}");
+            for shape in shapes {
+                let url = shape.replace("{pw}", &password);
+                let masked = mask_url(&url);
+                assert!(!masked.contains(&password), "{url} -> {masked}");
+                if let Err(error) = ConnectionSettings::from_url(&url) {
+                    let text = error.to_string();
+                    assert!(!text.contains(&password), "{url} -> {text}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn masks_passwords() {

@@ -233,3 +233,65 @@ async fn tables_the_preset_does_not_know_are_exported_and_logged() {
     let document = parse(std::str::from_utf8(&output.stdout).unwrap());
     assert!(document["data"].get("audit_log").is_none());
 }
+
+#[test]
+fn no_password_in_any_output_for_a_malformed_connection_string() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = "WrongPW_abc$9";
+    let urls = [
+        format!("postgres://sec:{password}@127.0.0.1:99999/cft"),
+        format!("postgres://sec:{password}@127.0.0.1:65536/cft"),
+        format!("postgres://sec:{password}@host:1:2/cft"),
+        format!("postgres://sec:{password}@[::1/cft"),
+        format!("postgres://sec:{password}@127.0.0.1:5432/cft?sslmode=sometimes"),
+        format!("host=127.0.0.1 port=99999 user=sec password={password} dbname=cft"),
+    ];
+    for url in &urls {
+        let mut runs = vec![
+            cli()
+                .args(["export", "-o", "-", "--database-url", url])
+                .output()
+                .unwrap(),
+            cli()
+                .args(["import", "-i", "-", "--database-url", url])
+                .output()
+                .unwrap(),
+            cli()
+                .args(["--log-format", "json", "export", "-o", "-"])
+                .env("DATABASE_URL", url)
+                .output()
+                .unwrap(),
+        ];
+        // Pipeline files: the same URL as a source, checked with --connect and run.
+        let file = dir.path().join("p.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[source]\ntype = \"postgres\"\nurl = \"{url}\"\n\n[[sinks]]\ntype = \"export_file\"\n\
+                 location = \"{}\"\n",
+                dir.path().join("out.json").display()
+            ),
+        )
+        .unwrap();
+        runs.push(
+            cli()
+                .args(["check", "--connect"])
+                .arg(&file)
+                .output()
+                .unwrap(),
+        );
+        runs.push(cli().arg("run").arg(&file).output().unwrap());
+        for output in runs {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert_ne!(output.status.code(), Some(0), "{url}: {text}");
+            assert!(
+                !text.contains(password),
+                "{url} printed the password: {text}"
+            );
+        }
+    }
+}
