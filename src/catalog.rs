@@ -75,6 +75,21 @@ pub enum CatalogError {
     /// A requested schema does not exist.
     #[error("schema \"{0}\" does not exist in this database")]
     NoSchema(String),
+    /// The database has no table to read: most likely not the database that was meant.
+    #[error(
+        "database \"{database}\" has no tables in schema {}: nothing to export. Check that the \
+         connection names the right database (the URL's path, POSTGRES_DB or PGDATABASE)",
+        .schemas.join(", ")
+    )]
+    NoTables {
+        /// The database connected to.
+        database: String,
+        /// The schemas searched.
+        schemas: Vec<String>,
+    },
+    /// `--include` / `--exclude` left no model to read.
+    #[error("the model selection leaves nothing to export")]
+    NothingSelected,
 }
 
 fn query_error(error: tokio_postgres::Error) -> CatalogError {

@@ -80,6 +80,10 @@ pub struct ExportArgs {
     /// older than D days (by the time in their names); with --keep-last, either rule keeps one.
     #[arg(long, value_name = "D")]
     pub keep_days: Option<u64>,
+    /// Let retention delete even when the new export is less than half the size of the newest
+    /// older one (by default it then keeps everything and says why).
+    #[arg(long)]
+    pub force_retention: bool,
     /// Models to leave out, comma-separated (e.g. IndexingJob,TokenBlacklist).
     #[arg(short, long, value_delimiter = ',', value_name = "M1,M2")]
     pub exclude: Vec<String>,

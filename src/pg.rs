@@ -28,6 +28,20 @@ pub enum PgError {
          POSTGRES_PORT, POSTGRES_DB, POSTGRES_USER and POSTGRES_PASSWORD"
     )]
     NoSettings,
+    /// Some of the seed's `POSTGRES_*` variables are set but not all that name a database: a
+    /// half-configured job must not fall back to a database nobody named.
+    #[error(
+        "the POSTGRES_* variables are incomplete: {missing} not set (set: {set}). Set {them} \
+         (or pass --database-url); nothing falls back to a default database"
+    )]
+    IncompleteSeedVariables {
+        /// The variables missing, comma-separated.
+        missing: String,
+        /// The variables that are set, comma-separated.
+        set: String,
+        /// "it" or "them".
+        them: &'static str,
+    },
     /// The server could not be reached.
     #[error("could not connect to PostgreSQL at {server}: {reason}")]
     Unreachable {
@@ -264,11 +278,32 @@ impl ConnectionSettings {
             return ConnectionSettings::from_url(url);
         }
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let host = var("POSTGRES_HOST");
-        let db = var("POSTGRES_DB");
-        if host.is_none() && db.is_none() {
+        let seed = [
+            "POSTGRES_HOST",
+            "POSTGRES_PORT",
+            "POSTGRES_DB",
+            "POSTGRES_USER",
+            "POSTGRES_PASSWORD",
+        ];
+        let set: Vec<&str> = seed.into_iter().filter(|name| var(name).is_some()).collect();
+        if set.is_empty() {
             return Err(PgError::NoSettings);
         }
+        // Host, database and user name the target; port (5432) and password (trust, .pgpass)
+        // may be left out.
+        let missing: Vec<&str> = ["POSTGRES_HOST", "POSTGRES_DB", "POSTGRES_USER"]
+            .into_iter()
+            .filter(|name| var(name).is_none())
+            .collect();
+        if !missing.is_empty() {
+            return Err(PgError::IncompleteSeedVariables {
+                them: if missing.len() == 1 { "it" } else { "them" },
+                missing: missing.join(", "),
+                set: set.join(", "),
+            });
+        }
+        let host = var("POSTGRES_HOST");
+        let db = var("POSTGRES_DB");
         let mut config = tokio_postgres::Config::new();
         let host = host.unwrap_or_else(|| "localhost".to_owned());
         config.host(&host);

@@ -1926,7 +1926,15 @@ pub struct Retention {
     pub keep_last: Option<usize>,
     /// Keep the exports younger than D days (by the time in their names).
     pub keep_days: Option<u64>,
+    /// Delete even when the new export is suspiciously small next to the newest older one
+    /// (see [`SHRINK_GUARD`]).
+    pub force: bool,
 }
+
+/// Retention deletes nothing when the new export is smaller than this fraction of the newest
+/// older export it would keep: a backup of the wrong database, or of a database emptied by
+/// mistake, must not cost the good ones. `--force-retention` overrides it.
+pub const SHRINK_GUARD: f64 = 0.5;
 
 impl Retention {
     /// Whether any rule is set.
@@ -2066,17 +2074,39 @@ pub async fn apply_retention(
         return Ok(Vec::new());
     };
     let names = list_folder(written).await?;
-    let mut candidates: Vec<(NaiveDateTime, String)> = names
+    let written_size = names
+        .iter()
+        .find(|(name, _)| *name == written_name)
+        .map(|(_, size)| *size);
+    let mut candidates: Vec<(NaiveDateTime, String, u64)> = names
         .into_iter()
-        .filter_map(|name| match_name(&tokens, &name).map(|time| (time, name)))
+        .filter_map(|(name, size)| match_name(&tokens, &name).map(|time| (time, name, size)))
         .collect();
     // Newest first.
     candidates.sort_by(|a, b| b.cmp(a));
+    let newest_older = candidates.iter().find(|(_, name, _)| *name != written_name);
+    if let (Some(size), Some((_, newest, newest_size)), false) =
+        (written_size, newest_older, retention.force)
+    {
+        if (size as f64) < (*newest_size as f64) * SHRINK_GUARD {
+            warn!(
+                written = %written,
+                size,
+                newest_older = %newest,
+                newest_older_size = newest_size,
+                "Retention deleted nothing: the new export is less than half the size of the \
+                 newest older one, which looks like a backup of the wrong or an emptied database. \
+                 Check it; pass --force-retention (force_retention = true in a pipeline) to \
+                 delete anyway."
+            );
+            return Ok(Vec::new());
+        }
+    }
     let cutoff = retention
         .keep_days
         .map(|days| Utc::now().naive_utc() - chrono::Duration::days(days as i64));
     let mut victims: Vec<(NaiveDateTime, String)> = Vec::new();
-    for (rank, (time, name)) in candidates.into_iter().enumerate() {
+    for (rank, (time, name, _)) in candidates.into_iter().enumerate() {
         if name == written_name {
             continue;
         }
@@ -2118,7 +2148,8 @@ fn sibling(location: &Location, name: &str) -> Location {
 }
 
 /// Names of the files or objects directly in the folder or prefix of `location`.
-async fn list_folder(location: &Location) -> Result<Vec<String>, StorageError> {
+/// The files in the folder or prefix of `location`: name and size.
+async fn list_folder(location: &Location) -> Result<Vec<(String, u64)>, StorageError> {
     match location {
         Location::Stdio => Ok(Vec::new()),
         Location::Path(path) => {
@@ -2131,13 +2162,13 @@ async fn list_folder(location: &Location) -> Result<Vec<String>, StorageError> {
             let mut entries = tokio::fs::read_dir(&folder).await.map_err(io_error)?;
             let mut names = Vec::new();
             while let Some(entry) = entries.next_entry().await.map_err(io_error)? {
-                if entry
-                    .file_type()
-                    .await
-                    .map(|t| t.is_file())
-                    .unwrap_or(false)
-                {
-                    names.push(entry.file_name().to_string_lossy().into_owned());
+                if let Ok(metadata) = entry.metadata().await {
+                    if metadata.is_file() {
+                        names.push((
+                            entry.file_name().to_string_lossy().into_owned(),
+                            metadata.len(),
+                        ));
+                    }
                 }
             }
             Ok(names)
@@ -2156,7 +2187,10 @@ async fn list_folder(location: &Location) -> Result<Vec<String>, StorageError> {
             Ok(listing
                 .objects
                 .into_iter()
-                .filter_map(|meta| meta.location.filename().map(str::to_owned))
+                .filter_map(|meta| {
+                    let size = meta.size;
+                    meta.location.filename().map(|name| (name.to_owned(), size))
+                })
                 .collect())
         }
     }
@@ -2483,11 +2517,13 @@ mod tests {
         let keep_last = |n| Retention {
             keep_last: Some(n),
             keep_days: None,
+            force: false,
         };
         // Both rules: kept when either keeps it.
         let both = Retention {
             keep_last: Some(2),
             keep_days: Some(5),
+            force: false,
         };
         let deleted = apply_retention(&pattern, &written, both).await.unwrap();
         assert_eq!(deleted, vec![names[5].clone(), names[4].clone()]);

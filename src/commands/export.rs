@@ -87,6 +87,7 @@ pub async fn run(
     let retention = Retention {
         keep_last: args.keep_last.map(|n| n as usize),
         keep_days: args.keep_days,
+        force: args.force_retention,
     };
     let pattern = args.output.as_deref().unwrap_or(DEFAULT_PATTERN).to_owned();
     if retention.is_active() {
@@ -100,8 +101,8 @@ pub async fn run(
         let deleted = apply_retention(&pattern, &written, retention).await?;
         info!(
             deleted = deleted.len(),
-            keep_last = ?retention.keep_last,
-            keep_days = ?retention.keep_days,
+            keep_last = retention.keep_last.map_or(String::new(), |n| n.to_string()),
+            keep_days = retention.keep_days.map_or(String::new(), |d| d.to_string()),
             "Retention applied."
         );
     }

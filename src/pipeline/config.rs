@@ -153,6 +153,9 @@ pub struct ExportFileSinkConfig {
     pub keep_last: Option<usize>,
     /// After a successful run, delete exports matching `location` older than D days.
     pub keep_days: Option<u64>,
+    /// Delete even when the new export is less than half the size of the newest older one.
+    #[serde(default)]
+    pub force_retention: bool,
 }
 
 /// Compression in a pipeline file.

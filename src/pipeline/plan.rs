@@ -377,6 +377,7 @@ pub async fn run(
                     let retention = Retention {
                         keep_last: c.keep_last,
                         keep_days: c.keep_days,
+                        force: c.force_retention,
                     };
                     if retention.is_active() {
                         written.push((&c.location, location, retention));

@@ -15,7 +15,7 @@ use tokio_postgres::{Client, CopyOutStream};
 use tracing::{debug, warn};
 
 use super::{Event, Source};
-use crate::catalog::{Catalog, Naming};
+use crate::catalog::{Catalog, CatalogError, Naming};
 use crate::error::{Error, Result};
 use crate::pg::ConnectionSettings;
 use crate::record::{quote_ident, Batch, TableSchema};
@@ -83,6 +83,18 @@ impl PostgresSource {
             options.schemas.clone()
         };
         let mut catalog = Catalog::load(&client, &schemas, options.naming).await?;
+        let current_database: String = client
+            .query_one("SELECT current_database()::text", &[])
+            .await
+            .map_err(|e| Error::database("reading the name of", "(database)", &e))?
+            .get(0);
+        if catalog.tables.is_empty() {
+            return Err(CatalogError::NoTables {
+                database: current_database,
+                schemas,
+            }
+            .into());
+        }
         if !catalog.unknown_to_preset.is_empty() {
             warn!(
                 tables = %catalog.unknown_to_preset.join(", "),
@@ -90,15 +102,14 @@ impl PostgresSource {
             );
         }
         catalog.select(options.include.as_deref(), &options.exclude)?;
+        if catalog.tables.is_empty() {
+            return Err(CatalogError::NothingSelected.into());
+        }
         // The Python exporter always writes "cityforge"; other namings name the database.
-        let database: String = if catalog.naming == Naming::CityForge {
+        let database = if catalog.naming == Naming::CityForge {
             "cityforge".to_owned()
         } else {
-            client
-                .query_one("SELECT current_database()::text", &[])
-                .await
-                .map_err(|e| Error::database("reading the name of", "(database)", &e))?
-                .get(0)
+            current_database
         };
         let zone = server_zone(&client).await?;
         Ok(PostgresSource {
