@@ -137,7 +137,8 @@ pub struct ImportArgs {
     /// Do not ask before `--mode clean` deletes data (required without a terminal).
     #[arg(long)]
     pub yes: bool,
-    /// Compute and print the summary, then roll back: nothing changes.
+    /// Compute and print the summary, then roll back: nothing changes, sequences included (each
+    /// sequence move it would make is logged).
     #[arg(long)]
     pub dry_run: bool,
     /// Commit after each model instead of once: less locking on big imports, but a failure

@@ -8,6 +8,7 @@ mod bad_input;
 mod foreign_keys;
 mod modes;
 mod python;
+mod sequences;
 
 use std::path::Path;
 use std::process::Output;

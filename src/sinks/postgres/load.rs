@@ -1,6 +1,7 @@
 //! The load: once every model is staged, check the file for duplicate keys, apply `clean`'s
-//! deletes, move rows parents first, break foreign-key cycles, reset sequences; and turn
-//! failures into messages naming the model, the record and the constraint.
+//! deletes, move rows parents first, break foreign-key cycles, move the sequences
+//! (`sequences.rs`); and turn failures into messages naming the model, the record and the
+//! constraint.
 //!
 //! Foreign keys are checked one of two ways. Into tables that already hold rows, PostgreSQL
 //! checks them row by row as the rows go in. When every imported table is empty (a restore, or
@@ -781,29 +782,6 @@ impl PostgresSink {
             "'record ' || cf_row".to_owned()
         }
     }
-
-    /// Sets every sequence owned by an imported table past the table's maximum.
-    async fn reset_sequences(&self, order: &[usize]) -> Result<()> {
-        for &index in order {
-            let table = &self.catalog.tables[self.staged[index].table];
-            for sequence in &table.sequences {
-                let column = quote_ident(&table.columns[sequence.column].name);
-                let sql = format!(
-                    "SELECT setval({literal}::regclass, m) FROM \
-                     (SELECT max({column}) AS m FROM {qualified}) x, {seq} s \
-                     WHERE m IS NOT NULL AND (NOT s.is_called OR m > s.last_value)",
-                    literal = quote_literal(&sequence.qualified_name),
-                    seq = sequence.qualified_name,
-                    qualified = table.qualified_name(),
-                );
-                self.client
-                    .query(&sql, &[])
-                    .await
-                    .map_err(|e| Error::database("resetting the sequence of", &table.model, &e))?;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Whether the column's type has an equality operator to compare with (else compare text).
@@ -849,6 +827,6 @@ pub(super) fn column_list(table: &TableSchema, columns: &[usize], prefix: &str) 
 }
 
 /// `'text'` with single quotes doubled.
-fn quote_literal(text: &str) -> String {
+pub(super) fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
