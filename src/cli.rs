@@ -148,7 +148,7 @@ pub struct ImportArgs {
     /// Check foreign keys row by row even into empty tables. By default, when every imported
     /// table is empty (or emptied by clean), each foreign key is checked once, as one query after
     /// the load: much faster, but the tables and their parents are locked against writes until
-    /// the import commits.
+    /// the import commits. (Clean locks the tables it empties either way.)
     #[arg(long)]
     pub per_row_fk_checks: bool,
     /// Drop record keys that are not columns of the table (with a warning) instead of failing.

@@ -5,6 +5,7 @@
 mod support;
 
 mod bad_input;
+mod clean;
 mod foreign_keys;
 mod modes;
 mod python;

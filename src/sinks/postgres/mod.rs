@@ -3,11 +3,11 @@
 //!
 //! Each model is first copied (`COPY … FROM STDIN`) into a temporary staging table typed like the
 //! target columns, so PostgreSQL's own input functions parse every value. Once everything is
-//! staged, `finish` checks the file for duplicate keys, applies `clean`'s deletes, moves rows into
-//! the real tables parents first with `INSERT … SELECT … ON CONFLICT` (a foreign-key cycle is
-//! broken by inserting the closing column as NULL and setting it afterwards), moves every owned
-//! sequence past its maximum (`sequences.rs`), and commits. Any failure rolls everything back,
-//! sequences included.
+//! staged, `finish` checks the file for duplicate keys, empties the tables for `clean`
+//! (`clean.rs`), moves rows into the real tables parents first with `INSERT … SELECT … ON
+//! CONFLICT` (a foreign-key cycle is broken by inserting the closing column as NULL and setting it
+//! afterwards), moves every owned sequence past its maximum (`sequences.rs`), and commits. Any
+//! failure rolls everything back, sequences included.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::SinkExt;
 use tokio_postgres::{Client, CopyInSink};
 
+mod clean;
 mod copy;
 mod load;
 mod sequences;
