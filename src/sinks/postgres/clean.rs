@@ -43,6 +43,9 @@ impl PostgresSink {
         outcomes: &mut HashMap<usize, ModelOutcome>,
     ) -> Result<()> {
         let set = self.clean_set(order);
+        if set.is_empty() {
+            return Ok(());
+        }
         let names: Vec<String> = set
             .iter()
             .map(|&i| self.catalog.tables[i].qualified_name())
