@@ -1,7 +1,9 @@
 //! Import benchmark: our import of our export side by side with `psql -f` of a
 //! `pg_dump --data-only` plain dump and `pg_restore --data-only` of a custom dump, each into a
 //! fresh empty CityForge schema (ours also with `--per-row-fk-checks`), plus our `--mode merge`
-//! into a database that already holds the same data; on the same sample database, in the same run.
+//! into a database that already holds the same data, and our `--mode clean` into such a database
+//! twice in a row (the second run into what the first left); on the same sample database, in the
+//! same run.
 //!
 //! ```text
 //! cargo bench --bench import                      # about 1M rows (default)
@@ -18,8 +20,9 @@
 //! (custom) and our `export` (default layout). It creates a template database holding only the
 //! schema ([`sample::CITYFORGE_SCHEMA_SQL`]). Before every run of a case it creates the case's
 //! target database afresh (`CREATE DATABASE … TEMPLATE`: the empty schema, or a copy of
-//! `cityforge` for merge) and runs `CHECKPOINT`; after the run it counts the rows that arrived and
-//! drops the database. Cases run round-robin, `BENCH_REPEATS` times, and the tables show medians,
+//! `cityforge` for merge and the first clean) and runs `CHECKPOINT`; after the run it counts the
+//! rows that arrived and drops the database (the first clean's stays for the second, which follows
+//! it directly). Cases run round-robin, `BENCH_REPEATS` times, and the tables show medians,
 //! measured as in `benches/export.rs` (see `support`): wall time, the program's own peak RSS and
 //! CPU (under the trampoline), the backends' CPU and the machine's remaining busy time.
 //!
@@ -48,6 +51,8 @@ use support::{
 
 /// Import into empty / `psql -f` of the plain dump, wall time, at most.
 const IMPORT_LIMIT: f64 = 1.5;
+/// Clean into a full database / import into empty, wall time, at most (each of the two runs).
+const CLEAN_LIMIT: f64 = 1.5;
 /// The template database with the schema and no rows.
 const EMPTY: &str = "cityforge_empty";
 
@@ -65,6 +70,10 @@ const IMPORT: &str = "import (skip, into empty)";
 const IMPORT_ROWS: &str = "import --per-row-fk-checks (skip, into empty)";
 /// Our import with `--mode merge` into a copy of the full database.
 const MERGE: &str = "import --mode merge (into full copy)";
+/// Our import with `--mode clean` into a copy of the full database.
+const CLEAN: &str = "import --mode clean (into full copy)";
+/// The same clean once more, into the database the first one left (no copy in between).
+const CLEAN_AGAIN: &str = "import --mode clean, again (same db)";
 
 /// The input files in the work folder.
 const PLAIN_DUMP: &str = "dump.sql";
@@ -75,7 +84,7 @@ const EXPORT_FILE: &str = "export.json";
 
 /// The database a case starts from: the empty schema, or a copy of the full database.
 fn template(case: &Case) -> &'static str {
-    if case.name == MERGE {
+    if case.name == MERGE || case.name == CLEAN {
         DB
     } else {
         EMPTY
@@ -133,6 +142,9 @@ fn cases(pg: &LocalPg, export_bin: &Path, work: &Path) -> Vec<Case> {
         import(IMPORT, "target_import", &[]),
         import(IMPORT_ROWS, "target_import_rows", &["--per-row-fk-checks"]),
         import(MERGE, "target_merge", &["--mode", "merge"]),
+        // The second clean must run right after the first: it imports into what the first left.
+        import(CLEAN, "target_clean", &["--mode", "clean", "--yes"]),
+        import(CLEAN_AGAIN, "target_clean", &["--mode", "clean", "--yes"]),
     ]
 }
 
@@ -176,8 +188,14 @@ fn make_inputs(target: &Target, export_bin: &Path) -> Result<(), Box<dyn Error>>
     Ok(())
 }
 
-/// Creates the case's target database afresh from its template, then checkpoints.
+/// Creates the case's target database afresh from its template, then checkpoints. The second
+/// clean keeps the database the first one left.
 fn fresh_target(target: &Target, case: &Case) -> Result<(), Box<dyn Error>> {
+    if case.name == CLEAN_AGAIN {
+        target.psql("postgres", &["CHECKPOINT"])?;
+        settle(target);
+        return Ok(());
+    }
     target.psql(
         "postgres",
         &[
@@ -200,7 +218,8 @@ fn settle(target: &Target) {
     std::thread::sleep(support::SETTLE);
 }
 
-/// Counts the rows in the case's target (a failed restore notes how many arrived), then drops it.
+/// Counts the rows in the case's target (a failed restore notes how many arrived), then drops it
+/// (except after the first clean: the second one imports into it).
 fn check_and_drop(
     target: &Target,
     case: &Case,
@@ -211,10 +230,12 @@ fn check_and_drop(
         .psql(case.database, &[&count_rows_sql()])?
         .parse()
         .map_err(|e| format!("row count of {}: {e}", case.database))?;
-    target.psql(
-        "postgres",
-        &[&format!("DROP DATABASE {} WITH (FORCE)", case.database)],
-    )?;
+    if case.name != CLEAN {
+        target.psql(
+            "postgres",
+            &[&format!("DROP DATABASE {} WITH (FORCE)", case.database)],
+        )?;
+    }
     match &mut run.failure {
         Some(failure) => *failure = format!("{failure} [{rows} of {total_rows} rows loaded]"),
         None if rows != total_rows => {
@@ -230,16 +251,18 @@ fn check_and_drop(
 }
 
 /// The phases in the order they happen.
-const PHASE_ORDER: [&str; 11] = [
+const PHASE_ORDER: [&str; 13] = [
     "COPY into the tables",
     "create staging tables",
     "COPY into staging tables",
     "duplicate-key check (GROUP BY)",
+    "clean: lock, count, TRUNCATE",
+    "clean: DELETE",
     "drop foreign keys (set-based)",
     "INSERT … SELECT into the tables",
     "UPDATE deferred FK columns (cycle)",
     "add foreign keys back: one check each",
-    "sequences (setval)",
+    "sequences (ALTER SEQUENCE, setval)",
     "COMMIT",
     "other (catalog, BEGIN, SET, savepoints…)",
 ];
@@ -324,8 +347,21 @@ fn phases(log: &str) -> Phases {
                 "UPDATE deferred FK columns (cycle)",
                 bare_table(word_after(sql, "UPDATE ").unwrap_or("?")),
             )
-        } else if upper.contains("SETVAL") {
-            ("sequences (setval)", String::new())
+        } else if upper.starts_with("LOCK TABLE")
+            || upper.starts_with("TRUNCATE")
+            || upper.starts_with("SELECT (SELECT COUNT(*)")
+        {
+            ("clean: lock, count, TRUNCATE", String::new())
+        } else if upper.starts_with("DELETE FROM") {
+            (
+                "clean: DELETE",
+                bare_table(word_after(sql, "DELETE FROM ").unwrap_or("?")),
+            )
+        } else if upper.contains("SETVAL")
+            || upper.starts_with("ALTER SEQUENCE")
+            || upper.contains("PG_SEQUENCE P")
+        {
+            ("sequences (ALTER SEQUENCE, setval)", String::new())
         } else if upper.starts_with("COMMIT") {
             ("COMMIT", String::new())
         } else {
@@ -344,7 +380,7 @@ fn phase_run(target: &Target, cases: &[Case], total_rows: u64) -> Result<(), Box
     let mut results: Vec<(&str, f64, Phases)> = Vec::new();
     for case in cases
         .iter()
-        .filter(|c| [PSQL, IMPORT, IMPORT_ROWS, MERGE].contains(&c.name))
+        .filter(|c| [PSQL, IMPORT, IMPORT_ROWS, MERGE, CLEAN, CLEAN_AGAIN].contains(&c.name))
     {
         fresh_target(target, case)?;
         target.psql(
@@ -528,7 +564,16 @@ fn report(
         cell(PSQL),
         verdict(rows <= IMPORT_LIMIT)
     );
-    for name in [IMPORT, IMPORT_ROWS, MERGE] {
+    for name in [CLEAN, CLEAN_AGAIN] {
+        let ratio = summaries[name].wall / summaries[IMPORT].wall;
+        println!(
+            "| {} wall / {} | ≤ {CLEAN_LIMIT:.1}× | {ratio:.2}× | {} |",
+            cell(name),
+            cell(IMPORT),
+            verdict(ratio <= CLEAN_LIMIT)
+        );
+    }
+    for name in [IMPORT, IMPORT_ROWS, MERGE, CLEAN, CLEAN_AGAIN] {
         let s = &summaries[name];
         println!(
             "| {name} peak RSS, median (max of runs) | ≤ {RSS_LIMIT_MIB:.0} MiB | {:.1} MiB ({:.1}) | {} |",

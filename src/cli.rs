@@ -141,7 +141,8 @@ pub struct ImportArgs {
     /// Do not ask before `--mode clean` deletes data (required without a terminal).
     #[arg(long)]
     pub yes: bool,
-    /// Compute and print the summary, then roll back: nothing changes.
+    /// Compute and print the summary, then roll back: nothing changes, sequences included (each
+    /// sequence move it would make is logged).
     #[arg(long)]
     pub dry_run: bool,
     /// Commit after each model instead of once: less locking on big imports, but a failure
@@ -151,7 +152,7 @@ pub struct ImportArgs {
     /// Check foreign keys row by row even into empty tables. By default, when every imported
     /// table is empty (or emptied by clean), each foreign key is checked once, as one query after
     /// the load: much faster, but the tables and their parents are locked against writes until
-    /// the import commits.
+    /// the import commits. (Clean locks the tables it empties either way.)
     #[arg(long)]
     pub per_row_fk_checks: bool,
     /// Drop record keys that are not columns of the table (with a warning) instead of failing.

@@ -5,9 +5,11 @@
 mod support;
 
 mod bad_input;
+mod clean;
 mod foreign_keys;
 mod modes;
 mod python;
+mod sequences;
 
 use std::path::Path;
 use std::process::Output;

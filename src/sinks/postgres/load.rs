@@ -1,6 +1,7 @@
-//! The load: once every model is staged, check the file for duplicate keys, apply `clean`'s
-//! deletes, move rows parents first, break foreign-key cycles, reset sequences; and turn
-//! failures into messages naming the model, the record and the constraint.
+//! The load: once every model is staged, check the file for duplicate keys, empty the tables for
+//! `clean` (`clean.rs`), move rows parents first, break foreign-key cycles, move the sequences
+//! (`sequences.rs`); and turn failures into messages naming the model, the record and the
+//! constraint.
 //!
 //! Foreign keys are checked one of two ways. Into tables that already hold rows, PostgreSQL
 //! checks them row by row as the rows go in. When every imported table is empty (a restore, or
@@ -21,14 +22,14 @@ use crate::error::{Error, Result};
 use crate::record::{quote_ident, Column, Generated, Repr, TableSchema};
 use crate::sinks::ModelOutcome;
 
-/// A foreign key dropped for a set-based load, to be added back as it was.
+/// A foreign key dropped for a set-based load or for clean's deletes, to be added back as it was.
 pub(super) struct DroppedKey {
-    /// The staged model whose table holds the key.
-    index: usize,
-    name: String,
+    /// The catalog table holding the key.
+    pub(super) table: usize,
+    pub(super) name: String,
     /// `pg_get_constraintdef`: `FOREIGN KEY (…) REFERENCES …` with its actions and deferral.
-    definition: String,
-    comment: Option<String>,
+    pub(super) definition: String,
+    pub(super) comment: Option<String>,
 }
 
 impl PostgresSink {
@@ -206,87 +207,6 @@ impl PostgresSink {
                     records.trim_matches(['{', '}'])
                 ),
             });
-        }
-        Ok(())
-    }
-
-    /// `clean`: refuses when a table outside the import references the rows, else deletes them.
-    async fn clean(
-        &self,
-        order: &[usize],
-        outcomes: &mut HashMap<usize, ModelOutcome>,
-    ) -> Result<()> {
-        // The imported tables and the relationship tables that reference them.
-        let mut set: Vec<usize> = order.iter().map(|&i| self.staged[i].table).collect();
-        for (index, table) in self.catalog.tables.iter().enumerate() {
-            if table.section == crate::record::Section::Relationships
-                && !set.contains(&index)
-                && table.foreign_keys.iter().any(|fk| {
-                    set.iter().any(|&s| {
-                        let t = &self.catalog.tables[s];
-                        t.schema == fk.ref_schema && t.table == fk.ref_table
-                    })
-                })
-            {
-                set.push(index);
-            }
-        }
-        let names: Vec<String> = set
-            .iter()
-            .map(|&i| self.catalog.tables[i].qualified_name())
-            .collect();
-        let rows = self
-            .client
-            .query(
-                "SELECT c.conname::text, c.conrelid::regclass::text, c.confrelid::regclass::text, \
-                        ARRAY(SELECT quote_ident(a.attname) FROM unnest(c.conkey) k \
-                              JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k) \
-                 FROM pg_constraint c \
-                 WHERE c.contype = 'f' \
-                   AND c.confrelid IN (SELECT unnest($1::text[])::regclass) \
-                   AND c.conrelid NOT IN (SELECT unnest($1::text[])::regclass)",
-                &[&names],
-            )
-            .await
-            .map_err(|e| db_error("(clean)", &e))?;
-        for row in rows {
-            let constraint: String = row.get(0);
-            let child: String = row.get(1);
-            let parent: String = row.get(2);
-            let columns: Vec<String> = row.get(3);
-            let condition = columns
-                .iter()
-                .map(|c| format!("{c} IS NOT NULL"))
-                .collect::<Vec<_>>()
-                .join(" AND ");
-            let referenced: bool = self
-                .client
-                .query_one(
-                    &format!("SELECT EXISTS (SELECT 1 FROM {child} WHERE {condition})"),
-                    &[],
-                )
-                .await
-                .map_err(|e| db_error("(clean)", &e))?
-                .get(0);
-            if referenced {
-                return Err(Error::Data(format!(
-                    "clean would delete rows of {parent} that table {child} references \
-                     (constraint {constraint}), and {child} is not part of this import; include \
-                     it in the import or empty it first. Nothing was changed"
-                )));
-            }
-        }
-        // Children first.
-        for &index in set.iter().rev() {
-            let table = &self.catalog.tables[index];
-            let deleted = self
-                .client
-                .execute(&format!("DELETE FROM {}", table.qualified_name()), &[])
-                .await
-                .map_err(|e| Error::database("deleting the rows of", &table.model, &e))?;
-            let outcome = outcomes.entry(index).or_default();
-            outcome.model = table.model.clone();
-            outcome.deleted += deleted;
         }
         Ok(())
     }
@@ -506,18 +426,29 @@ impl PostgresSink {
                     return Ok(None);
                 }
                 keys.push(DroppedKey {
-                    index,
+                    table: staged.table,
                     name: row.get(0),
                     definition: row.get(1),
                     comment: row.get(2),
                 });
             }
         }
+        self.drop_keys(&keys).await?;
+        info!(
+            keys = keys.len(),
+            "Every imported table is empty: foreign keys are checked once each, after the load."
+        );
+        Ok(Some(keys))
+    }
+
+    /// Drops the foreign keys, to be added back by
+    /// [`restore_foreign_keys`](Self::restore_foreign_keys) in the same transaction.
+    pub(super) async fn drop_keys(&self, keys: &[DroppedKey]) -> Result<()> {
         if !keys.is_empty() {
             self.run_pending_checks().await?;
         }
-        for key in &keys {
-            let table = &self.catalog.tables[self.staged[key.index].table];
+        for key in keys {
+            let table = &self.catalog.tables[key.table];
             self.client
                 .batch_execute(&format!(
                     "ALTER TABLE {} DROP CONSTRAINT {}",
@@ -527,11 +458,7 @@ impl PostgresSink {
                 .await
                 .map_err(|e| db_error(&table.model, &e))?;
         }
-        info!(
-            keys = keys.len(),
-            "Every imported table is empty: foreign keys are checked once each, after the load."
-        );
-        Ok(Some(keys))
+        Ok(())
     }
 
     /// Runs the checks of deferred constraints now rather than at the commit: ALTER TABLE refuses
@@ -545,12 +472,12 @@ impl PostgresSink {
 
     /// Adds back the foreign keys dropped by [`drop_foreign_keys`](Self::drop_foreign_keys),
     /// which checks each over the whole table; a missing parent names the record.
-    async fn restore_foreign_keys(&self, keys: &[DroppedKey]) -> Result<()> {
+    pub(super) async fn restore_foreign_keys(&self, keys: &[DroppedKey]) -> Result<()> {
         if !keys.is_empty() {
             self.run_pending_checks().await?;
         }
         for key in keys {
-            let table = &self.catalog.tables[self.staged[key.index].table];
+            let table = &self.catalog.tables[key.table];
             let mut sql = format!(
                 "ALTER TABLE {} ADD CONSTRAINT {} {}",
                 table.qualified_name(),
@@ -574,7 +501,12 @@ impl PostgresSink {
                     .client
                     .batch_execute("ROLLBACK TO SAVEPOINT cf_key")
                     .await;
-                return Err(self.explain_load_error(key.index, &error).await);
+                return Err(
+                    match self.staged.iter().position(|s| s.table == key.table) {
+                        Some(index) => self.explain_load_error(index, &error).await,
+                        None => db_error(&table.model, &error),
+                    },
+                );
             }
             self.client
                 .batch_execute("RELEASE SAVEPOINT cf_key")
@@ -781,29 +713,6 @@ impl PostgresSink {
             "'record ' || cf_row".to_owned()
         }
     }
-
-    /// Sets every sequence owned by an imported table past the table's maximum.
-    async fn reset_sequences(&self, order: &[usize]) -> Result<()> {
-        for &index in order {
-            let table = &self.catalog.tables[self.staged[index].table];
-            for sequence in &table.sequences {
-                let column = quote_ident(&table.columns[sequence.column].name);
-                let sql = format!(
-                    "SELECT setval({literal}::regclass, m) FROM \
-                     (SELECT max({column}) AS m FROM {qualified}) x, {seq} s \
-                     WHERE m IS NOT NULL AND (NOT s.is_called OR m > s.last_value)",
-                    literal = quote_literal(&sequence.qualified_name),
-                    seq = sequence.qualified_name,
-                    qualified = table.qualified_name(),
-                );
-                self.client
-                    .query(&sql, &[])
-                    .await
-                    .map_err(|e| Error::database("resetting the sequence of", &table.model, &e))?;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Whether the column's type has an equality operator to compare with (else compare text).
@@ -849,6 +758,6 @@ pub(super) fn column_list(table: &TableSchema, columns: &[usize], prefix: &str) 
 }
 
 /// `'text'` with single quotes doubled.
-fn quote_literal(text: &str) -> String {
+pub(super) fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }

@@ -3,10 +3,11 @@
 //!
 //! Each model is first copied (`COPY … FROM STDIN`) into a temporary staging table typed like the
 //! target columns, so PostgreSQL's own input functions parse every value. Once everything is
-//! staged, `finish` checks the file for duplicate keys, applies `clean`'s deletes, moves rows into
-//! the real tables parents first with `INSERT … SELECT … ON CONFLICT` (a foreign-key cycle is
-//! broken by inserting the closing column as NULL and setting it afterwards), sets every owned
-//! sequence past its maximum, and commits. Any failure rolls everything back.
+//! staged, `finish` checks the file for duplicate keys, empties the tables for `clean`
+//! (`clean.rs`), moves rows into the real tables parents first with `INSERT … SELECT … ON
+//! CONFLICT` (a foreign-key cycle is broken by inserting the closing column as NULL and setting it
+//! afterwards), moves every owned sequence past its maximum (`sequences.rs`), and commits. Any
+//! failure rolls everything back, sequences included.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,8 +17,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::SinkExt;
 use tokio_postgres::{Client, CopyInSink};
 
+mod clean;
 mod copy;
 mod load;
+mod sequences;
 
 use self::copy::write_field;
 use self::load::{column_list, no_key_check};
@@ -102,6 +105,9 @@ pub struct PostgresSink {
     outcomes: Option<Vec<ModelOutcome>>,
     /// To cancel a statement still running when the load is aborted.
     settings: ConnectionSettings,
+    /// `setval`s of sequences this role does not own, run just before the commit: (model,
+    /// sequence, next value, SQL).
+    pending_setvals: Vec<(String, String, i64, String)>,
 }
 
 fn db_error(model: &str, error: &tokio_postgres::Error) -> Error {
@@ -140,6 +146,7 @@ impl PostgresSink {
             target: settings.to_string(),
             outcomes: None,
             settings: settings.clone(),
+            pending_setvals: Vec::new(),
         })
     }
 
@@ -366,6 +373,7 @@ impl Sink for PostgresSink {
                 .await
                 .map_err(|e| db_error("(all)", &e))?;
         } else {
+            self.run_pending_setvals().await?;
             self.commit().await?;
         }
         Ok(SinkReport {
