@@ -285,7 +285,10 @@ impl ConnectionSettings {
             "POSTGRES_USER",
             "POSTGRES_PASSWORD",
         ];
-        let set: Vec<&str> = seed.into_iter().filter(|name| var(name).is_some()).collect();
+        let set: Vec<&str> = seed
+            .into_iter()
+            .filter(|name| var(name).is_some())
+            .collect();
         if set.is_empty() {
             return Err(PgError::NoSettings);
         }

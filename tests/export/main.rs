@@ -8,6 +8,7 @@ mod cli;
 mod faults;
 mod golden;
 mod leftovers;
+mod misconfigured;
 mod publish;
 mod sample;
 mod types;
