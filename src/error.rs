@@ -66,6 +66,9 @@ pub enum Error {
     /// A pipeline file is invalid.
     #[error(transparent)]
     Pipeline(#[from] crate::pipeline::config::PipelineError),
+    /// Standard output could not be written (a closed pipe ends the process quietly, exit 141).
+    #[error("writing to standard output failed: {0}")]
+    Stdout(#[source] std::io::Error),
     /// Starting the throwaway PostgreSQL of `demo` failed.
     #[error(transparent)]
     LocalPg(#[from] crate::local_pg::LocalPgError),
@@ -78,13 +81,33 @@ impl Error {
     /// The process exit code for this error: 2 for usage errors, 130/143/129 for SIGINT, SIGTERM
     /// and SIGHUP, else 1.
     pub fn exit_code(&self) -> i32 {
+        if self.is_broken_pipe() {
+            return 141;
+        }
         match self {
-            Error::Usage(_) | Error::Catalog(CatalogError::UnknownModels { .. }) => 2,
+            Error::Usage(_)
+            | Error::Catalog(CatalogError::UnknownModels { .. })
+            | Error::Storage(StorageError::MemoryOutsideTests(_)) => 2,
             Error::Interrupted("SIGINT") => 130,
             Error::Interrupted("SIGHUP") => 129,
             Error::Interrupted(_) => 143,
             _ => 1,
         }
+    }
+
+    /// Whether the job stopped because its reader closed standard output (`… | head`): the
+    /// process then ends quietly with 141, as a tool that SIGPIPE stops.
+    pub fn is_broken_pipe(&self) -> bool {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(error) = source {
+            if let Some(io) = error.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::BrokenPipe {
+                    return true;
+                }
+            }
+            source = error.source();
+        }
+        false
     }
 
     /// A database error while `action`ing `model`, with the whole cause chain.

@@ -41,5 +41,6 @@ pub mod sample;
 pub mod signals;
 pub mod sinks;
 pub mod sources;
+pub mod stdout;
 pub mod storage;
 pub mod transforms;

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(cityforge_data::commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is_broken_pipe() => ExitCode::from(error.exit_code() as u8),
         Err(error) => {
             let message = cityforge_data::pg::error_chain(&error);
             if json_logs {

@@ -80,9 +80,15 @@ pub enum StorageError {
     /// The location is not understood.
     #[error(
         "unsupported location \"{0}\": give a file path, - for standard input/output, or an \
-         s3://, gs://, az://, azure://, file:// or memory:// URL"
+         s3://, gs://, az://, azure:// or file:// URL"
     )]
     Unsupported(String),
+    /// `memory://` named where a person gave the location: the data would vanish with the process.
+    #[error(
+        "\"{0}\" is an in-process store for tests: what is written there is gone when the \
+         command ends. Give a file path or an s3://, gs:// or az:// URL"
+    )]
+    MemoryOutsideTests(String),
     /// An object store request failed (bucket missing, access denied, endpoint unreachable…).
     #[error("cannot {action} {location}: {reason}")]
     Object {
@@ -323,6 +329,18 @@ impl Location {
     /// `azure://`, `memory://`), with no store options.
     pub fn parse(text: &str) -> Result<Location, StorageError> {
         Location::parse_with_options(text, StoreOptions::new())
+    }
+
+    /// Parses a location a person gave (a flag, a pipeline file): as [`parse_with_options`](
+    /// Self::parse_with_options), but `memory://` is refused, since its data would be thrown away.
+    pub fn parse_user(text: &str, options: StoreOptions) -> Result<Location, StorageError> {
+        let location = Location::parse_with_options(text, options)?;
+        match &location {
+            Location::ObjectStore(object) if object.kind == StoreKind::Memory => {
+                Err(StorageError::MemoryOutsideTests(text.to_owned()))
+            }
+            _ => Ok(location),
+        }
     }
 
     /// Parses a location as [`parse`](Self::parse) does; an object store location keeps

@@ -16,7 +16,7 @@ use crate::storage::{Compression, Location};
 
 /// Runs the demo and prints where the export is and what it holds.
 pub async fn run(args: DemoArgs, cancel: &CancellationToken) -> Result<()> {
-    println!("Starting a throwaway PostgreSQL…");
+    crate::outln!("Starting a throwaway PostgreSQL…")?;
     let cluster = tokio::task::spawn_blocking(LocalPg::start)
         .await
         .map_err(|e| Error::Internal(format!("cluster start panicked: {e}")))??;
@@ -29,7 +29,7 @@ pub async fn run(args: DemoArgs, cancel: &CancellationToken) -> Result<()> {
     let settings = ConnectionSettings::from_url(&cluster.url("cityforge"))?;
     let client = settings.connect().await?;
     crate::sample::create_schema(&client).await?;
-    println!("Loading about {} sample rows…", args.rows);
+    crate::outln!("Loading about {} sample rows…", args.rows)?;
     let loaded = crate::sample::load(&client, args.rows).await?;
     drop(client);
     let file = format!(
@@ -52,7 +52,7 @@ pub async fn run(args: DemoArgs, cancel: &CancellationToken) -> Result<()> {
     let path = std::env::current_dir()
         .map(|dir| dir.join(&file))
         .unwrap_or_else(|_| file.clone().into());
-    println!(
+    crate::outln!(
         "Exported {} records from {} tables ({} loaded) in {:.2} s to {} ({}).",
         report.total_rows(),
         report.models.len(),
@@ -60,10 +60,10 @@ pub async fn run(args: DemoArgs, cancel: &CancellationToken) -> Result<()> {
         elapsed.as_secs_f64(),
         path.display(),
         indicatif::HumanBytes(size)
-    );
+    )?;
     for model in &report.models {
-        println!("  {:<22} {:>9}", model.model, model.rows);
+        crate::outln!("  {:<22} {:>9}", model.model, model.rows)?;
     }
-    println!("Read it with: zcat {file} | less");
+    crate::outln!("Read it with: zcat {file} | less")?;
     Ok(())
 }

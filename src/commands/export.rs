@@ -14,7 +14,8 @@ use crate::sinks::export_file::{ExportFileOptions, ExportFileSink};
 use crate::sinks::Sink;
 use crate::sources::postgres::{PostgresSource, PostgresSourceOptions};
 use crate::storage::{
-    apply_retention, check_retention_pattern, expand_placeholders, Compression, Location, Retention,
+    apply_retention, check_retention_pattern, expand_placeholders, Compression, Location,
+    Retention, StoreOptions,
 };
 
 /// Everything an export needs besides the connection.
@@ -34,7 +35,7 @@ impl ExportOptions {
             Some(output) => expand_placeholders(output, chrono::Utc::now().naive_utc()),
             None => default_output(),
         };
-        let location = Location::parse(&output)?;
+        let location = Location::parse_user(&output, StoreOptions::new())?;
         let compression = match args.compress {
             Some(CompressArg::Gzip) => Compression::Gzip,
             Some(CompressArg::Zstd) => Compression::Zstd,

@@ -14,7 +14,7 @@ use crate::progress::Progress;
 use crate::sinks::postgres::{ImportMode, PostgresSink, PostgresSinkOptions};
 use crate::sinks::{ModelOutcome, Sink};
 use crate::sources::export_file::{ExportFileSource, ExportFileSourceOptions};
-use crate::storage::Location;
+use crate::storage::{Location, StoreOptions};
 
 /// The words `--mode clean` asks for, as the seed does.
 pub const CONFIRMATION: &str = "DELETE ALL DATA";
@@ -32,7 +32,7 @@ pub async fn run(
         ModeArg::Merge => ImportMode::Merge,
         ModeArg::Clean => ImportMode::Clean,
     };
-    let location = Location::parse(&args.input)?;
+    let location = Location::parse_user(&args.input, StoreOptions::new())?;
     if mode == ImportMode::Clean && !args.yes && !args.dry_run && !confirm(&location)? {
         eprintln!("Import cancelled; nothing was changed.");
         return Ok(());
@@ -67,7 +67,7 @@ pub async fn run(
     )
     .await?;
     if !quiet {
-        print_summary(&report, args.dry_run);
+        print_summary(&report, args.dry_run)?;
     }
     Ok(())
 }
@@ -131,23 +131,34 @@ fn confirm(location: &Location) -> Result<bool> {
     Ok(answer.trim_end_matches(['\n', '\r']) == CONFIRMATION)
 }
 
-fn print_summary(report: &RunReport, dry_run: bool) {
+fn print_summary(report: &RunReport, dry_run: bool) -> Result<()> {
     let outcomes = report
         .sinks
         .first()
         .map(|s| s.models.as_slice())
         .unwrap_or(&[]);
     if dry_run {
-        println!("Dry run: nothing was changed. The import would do:");
+        crate::outln!("Dry run: nothing was changed. The import would do:")?;
     }
-    println!(
+    crate::outln!(
         "{:<22} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "model", "records", "added", "updated", "skipped", "deleted"
-    );
+        "model",
+        "records",
+        "added",
+        "updated",
+        "skipped",
+        "deleted"
+    )?;
     for o in outcomes {
-        println!(
+        crate::outln!(
             "{:<22} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            o.model, o.records, o.added, o.updated, o.skipped, o.deleted
-        );
+            o.model,
+            o.records,
+            o.added,
+            o.updated,
+            o.skipped,
+            o.deleted
+        )?;
     }
+    Ok(())
 }

@@ -16,7 +16,8 @@ fn environment(name: &str) -> Option<String> {
 pub async fn run(args: RunArgs, cancel: &CancellationToken, show_progress: bool) -> Result<()> {
     let file = PipelineFile::load(&args.file, &environment)?;
     if args.dry_run {
-        print!("{}", plan::plan(&file).await?);
+        let text = plan::plan(&file).await?;
+        crate::outln!("{}", text.trim_end_matches('\n'))?;
         return Ok(());
     }
     let report = plan::run(
@@ -56,14 +57,14 @@ pub async fn check(args: CheckArgs) -> Result<()> {
             }
             for (name, lines) in needed {
                 let plural = if lines.len() > 1 { "s" } else { "" };
-                println!(
+                crate::outln!(
                     "{}: needs ${{{name}}} at run time (line{plural} {})",
                     path.display(),
                     lines.join(", ")
-                );
+                )?;
             }
         }
-        println!("{}: ok", path.display());
+        crate::outln!("{}: ok", path.display())?;
     }
     Ok(())
 }

@@ -18,7 +18,9 @@ use crate::format::reader::{read_document, ReadError};
 use crate::format::Metadata;
 use crate::pipeline::ModelCount;
 use crate::sources::Event;
-use crate::storage::{decompress, open_raw, read_checksum, Hasher, Location, StorageError};
+use crate::storage::{
+    decompress, open_raw, read_checksum, Hasher, Location, StorageError, StoreOptions,
+};
 
 /// Bytes read from the store at a time.
 const READ_BYTES: usize = 256 * 1024;
@@ -47,13 +49,13 @@ impl VerifyReport {
 
 /// Runs `verify` from its arguments and prints the report on stdout.
 pub async fn run(args: VerifyArgs, cancel: &CancellationToken) -> Result<()> {
-    let location = Location::parse(&args.location)?;
+    let location = Location::parse_user(&args.location, StoreOptions::new())?;
     let report = tokio::select! {
         biased;
         _ = cancel.cancelled() => return Err(Error::Interrupted(crate::signals::last_signal())),
         report = verify(&location) => report?,
     };
-    print_report(&report).map_err(|e| Error::Internal(format!("cannot print the report: {e}")))
+    print_report(&report).map_err(Error::Stdout)
 }
 
 fn print_report(report: &VerifyReport) -> std::io::Result<()> {

@@ -336,7 +336,7 @@ pub async fn run(
             SourceConfig::ExportFile(config) => {
                 let (include, exclude) = source_selection(file);
                 let mut source = ExportFileSource::open(ExportFileSourceOptions {
-                    location: Location::parse_with_options(&config.location, store(&config.store))?,
+                    location: Location::parse_user(&config.location, store(&config.store))?,
                     include,
                     exclude,
                 })
@@ -423,10 +423,8 @@ async fn open_sink(
 ) -> Result<(Box<dyn Sink>, Option<Location>)> {
     Ok(match config {
         SinkConfig::ExportFile(c) => {
-            let location = Location::parse_with_options(
-                &expand_placeholders(&c.location, started),
-                store(&c.store),
-            )?;
+            let location =
+                Location::parse_user(&expand_placeholders(&c.location, started), store(&c.store))?;
             let compression = match c.compress {
                 Some(CompressConfig::Gzip) => Compression::Gzip,
                 Some(CompressConfig::Zstd) => Compression::Zstd,

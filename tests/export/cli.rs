@@ -295,3 +295,75 @@ fn no_password_in_any_output_for_a_malformed_connection_string() {
         }
     }
 }
+
+/// `… | head` and `… | true`: a closed standard output ends the process quietly with 141 (as a
+/// tool that SIGPIPE stops), never with a panic, and an import has still committed.
+#[tokio::test]
+async fn a_closed_standard_output_ends_quietly() {
+    let db = sample_db("pipes", 300).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backup.json");
+    let output = cli()
+        .args(["export", "-o"])
+        .arg(&file)
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let target = crate::support::empty_cityforge("pipes_target").await;
+    let closed = |command: &mut std::process::Command| {
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        child.wait_with_output().unwrap()
+    };
+    let runs = [
+        closed(
+            cli()
+                .args(["export", "-o", "-"])
+                .env("DATABASE_URL", &db.url),
+        ),
+        closed(
+            cli()
+                .args(["import", "-i"])
+                .arg(&file)
+                .env("DATABASE_URL", &target.url),
+        ),
+    ];
+    for output in &runs {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(141), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!stderr.contains("error:"), "quietly: {stderr}");
+    }
+    let client = target.connect().await;
+    assert!(
+        crate::support::count(&client, "users").await > 0,
+        "the import committed"
+    );
+}
+
+#[test]
+fn memory_locations_are_refused_on_the_command_line() {
+    for args in [
+        ["export", "-o", "memory://backups/cityforge.json"],
+        ["import", "-i", "memory://backups/cityforge.json"],
+        ["verify", "memory://backups/cityforge.json", ""],
+    ] {
+        let args: Vec<&str> = args.into_iter().filter(|a| !a.is_empty()).collect();
+        let output = cli()
+            .args(&args)
+            .env("DATABASE_URL", "postgres://u@127.0.0.1:1/db")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("is an in-process store for tests"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -360,10 +360,9 @@ async fn sanitize_file_needs_no_database() {
     assert!(users
         .iter()
         .all(|u| u["email"].as_str().unwrap().ends_with("@example.invalid")));
-    assert_eq!(
-        document["export_metadata"]["database"],
-        source.name.as_str()
-    );
+    // The metadata passes through: a CityForge export names its database "cityforge", as the
+    // Python exporter does.
+    assert_eq!(document["export_metadata"]["database"], "cityforge");
     // The sanitized file imports like any export.
     let target = empty_cityforge("sanimport").await;
     let output = run_cli(
