@@ -66,6 +66,32 @@ pub mod tag {
     pub const JSON: u8 = b'j';
 }
 
+impl std::fmt::Display for Repr {
+    /// The PostgreSQL type the representation carries, for messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Repr::Bool => "boolean",
+            Repr::Int2 => "smallint",
+            Repr::Int4 => "integer",
+            Repr::Int8 => "bigint",
+            Repr::Oid => "oid",
+            Repr::Float4 => "real",
+            Repr::Float8 => "double precision",
+            Repr::Numeric => "numeric",
+            Repr::Timestamp => "timestamp",
+            Repr::TimestampTz => "timestamp with time zone",
+            Repr::Date => "date",
+            Repr::Time => "time",
+            Repr::TimeTz => "time with time zone",
+            Repr::Json => "jsonb",
+            Repr::JsonText => "json",
+            Repr::Bytea => "bytea",
+            Repr::Text => "text",
+            Repr::Tagged => "document value",
+        })
+    }
+}
+
 impl Repr {
     /// Whether cells hold JSON text (json or jsonb).
     pub fn is_json(self) -> bool {

@@ -31,6 +31,19 @@ impl ExportOptions {
     /// Builds the options from `export`'s flags.
     /// `{timestamp}` and `{date}` in `--output` expand to the current UTC time.
     pub fn from_args(args: &ExportArgs) -> Result<ExportOptions> {
+        // The seed's `-i` is --include for export and --input for import: a file here is the
+        // other command's habit.
+        if let Some(file) = args
+            .include
+            .iter()
+            .flatten()
+            .find(|name| looks_like_a_file(name))
+        {
+            return Err(Error::Usage(format!(
+                "-i is --include for export (models, e.g. -i User,Card); \"{file}\" looks like a \
+                 file. To import a file: cityforge-data import -i {file}"
+            )));
+        }
         let output = match &args.output {
             Some(output) => expand_placeholders(output, chrono::Utc::now().naive_utc()),
             None => default_output(),
@@ -134,4 +147,12 @@ pub async fn export(
         "Export completed."
     );
     Ok(report)
+}
+
+/// Whether an --include value is a file name rather than a model (`backup.json`, `a/b`).
+fn looks_like_a_file(name: &str) -> bool {
+    name.contains('/')
+        || [".json", ".gz", ".zst", ".sql"]
+            .iter()
+            .any(|ending| name.to_ascii_lowercase().ends_with(ending))
 }

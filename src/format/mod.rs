@@ -16,7 +16,7 @@ pub const FORMAT_VERSION: &str = "1.0";
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
     /// A binary cell has the wrong size for its type.
-    #[error("a {repr:?} value arrived as {len} bytes, which is not a valid encoding")]
+    #[error("a {repr} value arrived as {len} bytes, which is not a valid encoding")]
     BadCell {
         /// The representation expected.
         repr: Repr,

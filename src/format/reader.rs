@@ -54,6 +54,33 @@ fn position(location: &struson::reader::JsonReaderPosition) -> (u64, u64) {
         .unwrap_or((0, 0))
 }
 
+/// A syntax error in words (struson names its kinds like `TrailingCommaNotEnabled`).
+fn describe_syntax(kind: struson::reader::SyntaxErrorKind) -> &'static str {
+    use struson::reader::SyntaxErrorKind as Kind;
+    match kind {
+        Kind::CommentsNotEnabled | Kind::IncompleteComment | Kind::BlockCommentNotClosed => {
+            "comments are not allowed in JSON"
+        }
+        Kind::InvalidLiteral | Kind::TrailingDataAfterLiteral => "expected true, false or null",
+        Kind::UnexpectedClosingBracket => "a closing bracket where none was expected",
+        Kind::UnexpectedComma => "a comma where none was expected",
+        Kind::MissingComma => "a comma is missing",
+        Kind::TrailingCommaNotEnabled => "a comma before a closing bracket (trailing comma)",
+        Kind::UnexpectedColon => "a colon where none was expected",
+        Kind::MissingColon => "a colon is missing after a key",
+        Kind::MalformedNumber | Kind::TrailingDataAfterNumber => "a malformed number",
+        Kind::ExpectingMemberNameOrObjectEnd => "expected a key in quotes or the end of the object",
+        Kind::NotEscapedControlCharacter => "a control character that is not escaped in a string",
+        Kind::UnknownEscapeSequence | Kind::MalformedEscapeSequence => {
+            "a malformed escape sequence in a string"
+        }
+        Kind::UnpairedSurrogatePairEscapeSequence => "an unpaired surrogate escape in a string",
+        Kind::IncompleteDocument => "the document ends early (truncated?)",
+        Kind::TrailingData => "text after the end of the document",
+        _ => "not valid JSON",
+    }
+}
+
 impl From<ReaderError> for ReadError {
     fn from(error: ReaderError) -> ReadError {
         match &error {
@@ -62,7 +89,7 @@ impl From<ReaderError> for ReadError {
                 ReadError::Syntax {
                     line,
                     column,
-                    message: syntax.kind.to_string(),
+                    message: describe_syntax(syntax.kind).to_owned(),
                 }
             }
             ReaderError::IoError { error, location } => {

@@ -95,13 +95,20 @@ impl PostgresSource {
             }
             .into());
         }
-        if !catalog.unknown_to_preset.is_empty() {
+        catalog.select(options.include.as_deref(), &options.exclude)?;
+        // Only the unknown tables that are still selected (an --exclude may have left them out).
+        let unknown: Vec<&str> = catalog
+            .unknown_to_preset
+            .iter()
+            .filter(|name| catalog.tables.iter().any(|t| &t.model == *name))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
             warn!(
-                tables = %catalog.unknown_to_preset.join(", "),
+                tables = %unknown.join(", "),
                 "Exporting tables the CityForge preset does not know under their table names."
             );
         }
-        catalog.select(options.include.as_deref(), &options.exclude)?;
         if catalog.tables.is_empty() {
             return Err(CatalogError::NothingSelected.into());
         }

@@ -66,7 +66,7 @@ pub fn cell_text(repr: Repr, cell: &[u8]) -> Result<&str, String> {
             _ => return Err("the value is not a valid export-document cell".into()),
         },
         Repr::Text => cell,
-        other => return Err(format!("the column holds {other:?} values, not text")),
+        other => return Err(format!("the column holds {other} values, not text")),
     };
     std::str::from_utf8(bytes).map_err(|_| "the value is not valid UTF-8".to_owned())
 }

@@ -367,3 +367,84 @@ fn memory_locations_are_refused_on_the_command_line() {
         );
     }
 }
+
+/// Messages in words, never Rust's own names (issue 10.9).
+#[tokio::test]
+async fn user_facing_text_has_no_rust_internals() {
+    let db = sample_db("wording", 30).await;
+    db.connect()
+        .await
+        .batch_execute("CREATE TABLE audit_log (id int PRIMARY KEY, what text)")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let internals = |text: &str| {
+        [
+            "Some(",
+            "None",
+            "TrailingCommaNotEnabled",
+            "MalformedJson",
+            "Clean)",
+            "Int4",
+        ]
+        .into_iter()
+        .find(|word| text.contains(word))
+    };
+    // An excluded table the preset does not know is not announced as exported.
+    let output = cli()
+        .args([
+            "export",
+            "-o",
+            "-",
+            "--exclude",
+            "audit_log",
+            "--keep-last",
+            "2",
+        ])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("tables=audit_log"), "{stderr}");
+    // Retention flags on a real pattern: the log shows numbers, not Options.
+    let pattern = dir.path().join("cf_{timestamp}.json");
+    let output = cli()
+        .arg("export")
+        .arg("-o")
+        .arg(&pattern)
+        .args(["--keep-last", "3", "--log-format", "json"])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(internals(&stderr), None, "{stderr}");
+    // A syntax error in words.
+    let broken = dir.path().join("broken.json");
+    std::fs::write(
+        &broken,
+        r#"{"export_metadata": {"version": "1.0"}, "data": {"Tag": [{"id": 1,}]}}"#,
+    )
+    .unwrap();
+    let output = cli()
+        .args(["import", "-i"])
+        .arg(&broken)
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("trailing comma"), "{stderr}");
+    assert_eq!(internals(&stderr), None, "{stderr}");
+    // export -i FILE: the other command's habit, said so.
+    let output = cli()
+        .args(["export", "-i", "backup.json"])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("To import a file: cityforge-data import -i backup.json"),
+        "{stderr}"
+    );
+}

@@ -29,7 +29,7 @@ pub(super) fn write_field(
         if bytes.len() == n {
             Ok(bytes)
         } else {
-            Err(format!("a {:?} value of {} bytes", from.repr, bytes.len()))
+            Err(format!("a {} value of {} bytes", from.repr, bytes.len()))
         }
     };
     match from.repr {

@@ -47,6 +47,18 @@ pub enum ImportMode {
     Clean,
 }
 
+impl std::fmt::Display for ImportMode {
+    /// The mode as the command line spells it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ImportMode::Skip => "skip",
+            ImportMode::Replace => "replace",
+            ImportMode::Merge => "merge",
+            ImportMode::Clean => "clean",
+        })
+    }
+}
+
 /// How to load.
 #[derive(Clone, Debug, Default)]
 pub struct PostgresSinkOptions {
