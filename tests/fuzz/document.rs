@@ -303,9 +303,10 @@ fn normalized(tables: &[Table]) -> Vec<Plain> {
         .collect()
 }
 
-/// Deepest nesting of an embedded value (brackets outside strings).
-fn nesting_depth(text: &[u8]) -> usize {
-    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
+/// About how many bytes of indentation the pretty layout gives an embedded value: each line
+/// (one per element, key and closing bracket) is indented by its depth.
+fn pretty_indentation(text: &[u8]) -> usize {
+    let (mut depth, mut total, mut in_string, mut escaped) = (0usize, 0usize, false, false);
     for &byte in text {
         if in_string {
             match byte {
@@ -319,31 +320,33 @@ fn nesting_depth(text: &[u8]) -> usize {
                 b'"' => in_string = true,
                 b'[' | b'{' => {
                     depth += 1;
-                    deepest = deepest.max(depth);
+                    total = total.saturating_add(2 * depth);
                 }
+                b',' => total = total.saturating_add(2 * depth),
                 b']' | b'}' => depth = depth.saturating_sub(1),
                 _ => {}
             }
         }
     }
-    deepest
+    total
 }
 
-/// Beyond this nesting the pretty layout is skipped: it indents every line by its depth, so a
-/// value nested n deep takes about n² bytes (20 000 levels in 40 KB become 800 MB). Python's
-/// `indent=2` does the same; see docs/FUZZING.md.
-const PRETTY_MAX_DEPTH: usize = 1000;
+/// Past this much indentation the pretty layout is skipped. It indents every line by its depth,
+/// so a value nested n deep takes about n² bytes (20 000 levels in 40 KB become 800 MB), and a
+/// 1000-deep value repeated a few hundred times as much. Python's `indent=2` does the same; see
+/// docs/FUZZING.md.
+const PRETTY_MAX_INDENTATION: usize = 16 << 20;
 
 fn round_trip(metadata: &Metadata, tables: &[Table]) {
     let expected = normalized(tables);
-    let deepest = tables
+    let indentation = tables
         .iter()
         .flat_map(|t| t.rows.iter().flatten().flatten())
         .filter(|cell| cell.first() == Some(&tag::JSON))
-        .map(|cell| nesting_depth(cell))
-        .max()
-        .unwrap_or(0);
-    let layouts: &[Layout] = if deepest > PRETTY_MAX_DEPTH {
+        .fold(0usize, |sum, cell| {
+            sum.saturating_add(pretty_indentation(cell))
+        });
+    let layouts: &[Layout] = if indentation > PRETTY_MAX_INDENTATION {
         &[Layout::Compact]
     } else {
         &[Layout::Pretty, Layout::Compact]

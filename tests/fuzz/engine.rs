@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
@@ -205,7 +205,8 @@ pub fn outcome_class(text: &str) -> String {
             None => out.push(ch),
         }
     }
-    out
+    // Past the start, messages mostly repeat what the input said.
+    out.chars().take(64).collect()
 }
 
 /// The panic signature without what varies between inputs (numbers, quoted text).
@@ -237,6 +238,8 @@ type Running = Arc<Mutex<Option<(Instant, Vec<u8>)>>>;
 
 struct Watchdog {
     current: Running,
+    /// Executions so far, reported with a hang.
+    executions: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -244,9 +247,12 @@ struct Watchdog {
 impl Watchdog {
     fn start(name: &'static str, timeout: Duration, dir: PathBuf) -> Watchdog {
         let current: Running = Arc::new(Mutex::new(None));
+        let executions = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
+        let born = Instant::now();
         let thread = {
             let current = current.clone();
+            let executions = executions.clone();
             let stop = stop.clone();
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
@@ -258,8 +264,10 @@ impl Watchdog {
                             let _ = std::fs::create_dir_all(&dir);
                             let _ = std::fs::write(&path, input);
                             eprintln!(
-                                "fuzz target {name}: an input ran longer than {timeout:?} (a hang); \
-                                 saved to {}",
+                                "fuzz target {name}: an input ran longer than {timeout:?} (a hang) \
+                                 after {} executions in {:.1} s; saved to {}",
+                                executions.load(Ordering::Relaxed),
+                                born.elapsed().as_secs_f64(),
                                 path.display()
                             );
                             std::process::abort();
@@ -270,6 +278,7 @@ impl Watchdog {
         };
         Watchdog {
             current,
+            executions,
             stop,
             thread: Some(thread),
         }
@@ -281,6 +290,7 @@ impl Watchdog {
     }
 
     fn end(&self) {
+        self.executions.fetch_add(1, Ordering::Relaxed);
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 }

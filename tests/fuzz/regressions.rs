@@ -21,6 +21,22 @@ fn deeply_nested_cell_reads_and_round_trips_compact() {
     assert!(started.elapsed() < Duration::from_secs(20));
 }
 
+/// Found as a second hang: a 528 KB export whose cell held a few hundred values nested about
+/// 1000 deep. Not deep enough to skip the pretty layout by depth, yet written pretty it took
+/// 375 MB and 14 s; the target now skips the pretty layout by the indentation it would write.
+#[test]
+fn many_deep_values_in_a_cell_stay_fast() {
+    let value = format!("{}{}", "[".repeat(700), "]".repeat(700));
+    let cell = format!("[{}]", vec![value; 375].join(", "));
+    let text = format!(
+        r#"{{"export_metadata": {{"version": "1.0"}}, "data": {{"T": [{{"id": 1, "v": {cell}}}]}}}}"#
+    );
+    let started = Instant::now();
+    let outcome = crate::document::run(text.as_bytes());
+    assert!(outcome.starts_with("ok: 1 tables"), "{outcome}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
 /// Found by the pipeline target: a NUL in a comment gave the error "p.toml:1:2: " with no
 /// message (the TOML parser has none for it).
 #[test]
