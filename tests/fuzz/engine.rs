@@ -96,6 +96,15 @@ impl Report {
             self.largest_input,
             self.findings.len()
         );
+        let accepted: u64 = self
+            .outcomes
+            .iter()
+            .filter(|(outcome, _)| outcome.starts_with("ok") || outcome.starts_with("parsed"))
+            .map(|(_, count)| count)
+            .sum();
+        text.push_str(&format!(
+            "  {accepted} inputs accepted (read, or parsed), the rest refused with an error\n"
+        ));
         let mut common: Vec<(&String, &u64)> = self.outcomes.iter().collect();
         common.sort_by(|a, b| b.1.cmp(a.1));
         for (outcome, count) in common.iter().take(12) {
