@@ -265,11 +265,17 @@ impl PipelineFile {
                 .map(|span| key_offset(&text, span.start, e.message()))
                 .unwrap_or(0);
             let (line, column) = line_column(&text, offset);
+            let message = match e.message().trim() {
+                // The TOML parser gives no message for a character it cannot take at all (a NUL
+                // or another control character in a comment, say).
+                "" => unexpected_character(&text, offset),
+                message => message.to_owned(),
+            };
             PipelineError::At {
                 file: path.display().to_string(),
                 line,
                 column,
-                message: e.message().trim().to_owned(),
+                message,
             }
         })?;
         Ok(PipelineFile {
@@ -338,6 +344,15 @@ fn key_offset(text: &str, table_start: usize, message: &str) -> usize {
         offset += line.len();
     }
     table_start
+}
+
+/// What is wrong at `offset` when the TOML parser does not say.
+fn unexpected_character(text: &str, offset: usize) -> String {
+    match text.get(offset..).map(|rest| rest.chars().next()) {
+        Some(Some(ch)) => format!("the character '{}' is not allowed here", ch.escape_debug()),
+        Some(None) => "the file ends unexpectedly".to_owned(),
+        None => "invalid TOML".to_owned(),
+    }
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -458,6 +473,24 @@ mod tests {
             error.starts_with("p.toml:1:") || error.starts_with("p.toml:2:"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn characters_toml_refuses_without_a_message_are_named() {
+        // Found by the fuzzer (tests/fuzz): the TOML parser's message for these is empty.
+        let path = Path::new("p.toml");
+        for (text, expected) in [
+            ("#\0", "p.toml:1:2: the character '\\0' is not allowed here"),
+            (
+                "[source]\n# \u{1}",
+                "p.toml:2:3: the character '\\u{1}' is not allowed here",
+            ),
+        ] {
+            let error = PipelineFile::parse(path, text, &env)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(error, expected);
+        }
     }
 
     #[test]
