@@ -180,6 +180,12 @@ impl Harness {
             self.compare(path, &expected).await?;
         }
         // PostgreSQL → PostgreSQL through a pipeline file.
+        self.copy_through_pipeline().await?;
+        self.compare("postgres → postgres", &expected).await
+    }
+
+    /// Empties the target and copies the source into it with a PostgreSQL → PostgreSQL pipeline.
+    async fn copy_through_pipeline(&self) -> Result<(), String> {
         self.empty_target().await;
         let pipeline = self.dir.path().join("copy.toml");
         std::fs::write(
@@ -190,8 +196,7 @@ impl Harness {
             ),
         )
         .unwrap();
-        self.run(&["run", pipeline.to_str().unwrap()])?;
-        self.compare("postgres → postgres", &expected).await
+        self.run(&["run", pipeline.to_str().unwrap()])
     }
 }
 
@@ -294,7 +299,11 @@ fn json_null_follows_the_documented_rule() {
         harness
             .run(&["import", "--database-url", &harness.target.url, "-i", file])
             .unwrap();
-        let row = harness.target_client.query_one(json_columns, &[]).await.unwrap();
+        let row = harness
+            .target_client
+            .query_one(json_columns, &[])
+            .await
+            .unwrap();
         let through_file: (bool, bool, String, String) =
             (row.get(0), row.get(1), row.get(2), row.get(3));
         assert_eq!(
@@ -302,18 +311,12 @@ fn json_null_follows_the_documented_rule() {
             (true, true, "null".to_owned(), "null".to_owned())
         );
 
-        harness.empty_target().await;
-        let pipeline = harness.dir.path().join("nulls.toml");
-        std::fs::write(
-            &pipeline,
-            format!(
-                "[source]\ntype = \"postgres\"\nurl = \"{}\"\n\n[[sinks]]\ntype = \"postgres\"\nurl = \"{}\"\n",
-                harness.source.url, harness.target.url
-            ),
-        )
-        .unwrap();
-        harness.run(&["run", pipeline.to_str().unwrap()]).unwrap();
-        let row = harness.target_client.query_one(json_columns, &[]).await.unwrap();
+        harness.copy_through_pipeline().await.unwrap();
+        let row = harness
+            .target_client
+            .query_one(json_columns, &[])
+            .await
+            .unwrap();
         let through_postgres: (bool, bool, String, String) =
             (row.get(0), row.get(1), row.get(2), row.get(3));
         assert_eq!(
