@@ -1,0 +1,111 @@
+//! The documented restore (README "Restore" and deploy/k8s) of the documented backup (the
+//! CronJob's export flags), and an import into a database without the tables.
+
+use crate::support::{count, fresh_db, sample_db};
+use crate::{assert_ok, checksums, export, import, stderr};
+
+/// The CronJob's export flags (deploy/k8s/backup-cronjob.yaml), without its output and retention.
+const CRONJOB_EXPORT: &[&str] = &["--log-format=json", "--exclude=IndexingJob,TokenBlacklist"];
+
+/// The README's restore of such a backup.
+const README_RESTORE: &[&str] = &[
+    "--mode",
+    "clean",
+    "--yes",
+    "--exclude",
+    "IndexingJob,TokenBlacklist",
+    "--also-empty",
+    "IndexingJob,TokenBlacklist",
+];
+
+#[tokio::test]
+async fn the_readme_restore_of_the_cronjob_backup_succeeds() {
+    let db = sample_db("restoreok", 1_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backup.json");
+    export(&db, &file, CRONJOB_EXPORT);
+    let client = db.connect().await;
+    assert!(count(&client, "token_blacklist").await > 0);
+    let users = count(&client, "users").await;
+    let output = import(&db, &file, README_RESTORE);
+    assert_ok(&output);
+    assert_eq!(count(&client, "token_blacklist").await, 0);
+    assert_eq!(count(&client, "indexing_jobs").await, 0);
+    assert_eq!(count(&client, "users").await, users);
+}
+
+#[tokio::test]
+async fn without_also_empty_the_restore_refuses_before_reading_the_file() {
+    let db = sample_db("restorerefuse", 1_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backup.json");
+    export(&db, &file, CRONJOB_EXPORT);
+    // The metadata, then a body that does not parse: reading it would fail.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let data = text.find("\"data\"").expect("a data section");
+    let broken = dir.path().join("broken.json");
+    std::fs::write(
+        &broken,
+        format!("{}\"data\": {{\"User\": [{{\"id\": ", &text[..data]),
+    )
+    .unwrap();
+    let before = checksums(&db).await;
+    let without: Vec<&str> = README_RESTORE[..README_RESTORE.len() - 2].to_vec();
+    let output = import(&db, &broken, &without);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(message.contains("token_blacklist"), "{message}");
+    assert!(message.contains("--also-empty"), "{message}");
+    assert!(
+        message.contains("error: clean would delete rows"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("not valid JSON"),
+        "a read error, not the refusal: {message}"
+    );
+    assert_eq!(checksums(&db).await, before);
+}
+
+#[tokio::test]
+async fn a_named_table_not_referencing_is_fine_but_an_unnamed_one_still_refuses() {
+    let db = sample_db("restorepartial", 1_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backup.json");
+    export(&db, &file, CRONJOB_EXPORT);
+    let before = checksums(&db).await;
+    let output = import(
+        &db,
+        &file,
+        &[
+            "--mode",
+            "clean",
+            "--yes",
+            "--exclude",
+            "IndexingJob,TokenBlacklist",
+            "--also-empty",
+            "IndexingJob",
+        ],
+    );
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(message.contains("token_blacklist"), "{message}");
+    assert_eq!(checksums(&db).await, before);
+}
+
+#[tokio::test]
+async fn an_import_into_a_database_without_the_tables_says_how_to_create_them() {
+    let source = sample_db("notablessrc", 200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backup.json");
+    export(&source, &file, &[]);
+    let target = fresh_db("notables").await;
+    let output = import(&target, &file, &[]);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert!(message.contains("has no tables"), "{message}");
+    assert!(
+        message.contains("start the CityForge backend once, or run its migrations, then import"),
+        "{message}"
+    );
+}
