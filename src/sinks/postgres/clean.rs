@@ -1,8 +1,12 @@
 //! `clean`: empties the imported tables (and the relationship tables that reference them) before
 //! the load, inside the import's transaction, and never touches a row outside them.
 //!
-//! First it refuses, naming the constraint, when a table outside the import references rows it
-//! would delete: never a silent cascade. Then it empties the tables the cheapest way the role and
+//! First it refuses, naming the constraints, when a table outside the import references rows it
+//! would delete: never a silent cascade. That check runs twice: when the sink opens, over every
+//! table selected (so that a table left out of the selection refuses before a row of the file is
+//! read), and before the deletes, over the tables actually emptied (a selected model the file
+//! turned out not to hold). `also_empty` names tables emptied too, in the same transaction: only
+//! those, never their own referencing tables. Then it empties the tables the cheapest way the role and
 //! the schema allow, each as transactional as the rest of the import:
 //!
 //! 1. `TRUNCATE` of exactly the cleaned tables, never `CASCADE`. It needs the `TRUNCATE`
