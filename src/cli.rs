@@ -141,6 +141,11 @@ pub struct ImportArgs {
     /// Do not ask before `--mode clean` deletes data (required without a terminal).
     #[arg(long)]
     pub yes: bool,
+    /// With `--mode clean`: also empty these tables (models or table names, comma-separated) in
+    /// the same transaction, e.g. tables a backup left out that reference the imported ones.
+    /// Only the tables named are emptied; another table referencing the rows still refuses.
+    #[arg(long, value_delimiter = ',', value_name = "M1,M2")]
+    pub also_empty: Vec<String>,
     /// Compute and print the summary, then roll back: nothing changes, sequences included (each
     /// sequence move it would make is logged).
     #[arg(long)]

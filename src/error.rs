@@ -57,6 +57,9 @@ pub enum Error {
     /// A bug or an unexpected state inside the tool.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The user declined the confirmation prompt; nothing was changed.
+    #[error("{0}")]
+    Cancelled(String),
     /// The command line asks for something impossible.
     #[error("{0}")]
     Usage(String),

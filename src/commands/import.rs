@@ -33,11 +33,16 @@ pub async fn run(
         ModeArg::Clean => ImportMode::Clean,
     };
     let location = Location::parse_user(&args.input, StoreOptions::new())?;
-    if mode == ImportMode::Clean && !args.yes && !args.dry_run && !confirm(&location)? {
-        eprintln!("Import cancelled; nothing was changed.");
-        return Ok(());
-    }
     let settings = ConnectionSettings::resolve(args.connection.database_url.as_deref())?;
+    if mode == ImportMode::Clean
+        && !args.yes
+        && !args.dry_run
+        && !confirm(&location, &settings, &args.also_empty)?
+    {
+        return Err(Error::Cancelled(
+            "import cancelled at the confirmation prompt; nothing was changed".into(),
+        ));
+    }
     let sink_options = PostgresSinkOptions {
         mode,
         schemas: args.schemas.clone(),
@@ -50,6 +55,7 @@ pub async fn run(
         exclude: args.exclude.clone(),
         commit_per_model: args.commit_per_model,
         per_row_fk_checks: args.per_row_fk_checks,
+        also_empty: args.also_empty.clone(),
         dry_run: args.dry_run,
         ignore_unknown_columns: args.ignore_unknown_columns,
     };
@@ -106,8 +112,13 @@ pub async fn import(
     Ok(report)
 }
 
-/// Asks on the terminal for the words that allow `clean`. Without a terminal it refuses.
-fn confirm(location: &Location) -> Result<bool> {
+/// Asks on the terminal for the words that allow `clean`, naming the database, its server and
+/// the `--also-empty` tables. Without a terminal it refuses.
+fn confirm(
+    location: &Location,
+    settings: &ConnectionSettings,
+    also_empty: &[String],
+) -> Result<bool> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() || *location == Location::Stdio {
         return Err(Error::Usage(
@@ -119,8 +130,8 @@ fn confirm(location: &Location) -> Result<bool> {
     let mut stderr = std::io::stderr();
     let _ = write!(
         stderr,
-        "WARNING: --mode clean deletes the existing rows of every imported model.\n\
-         Type '{CONFIRMATION}' to confirm: "
+        "{}Type '{CONFIRMATION}' to confirm: ",
+        prompt(settings, also_empty)
     );
     let _ = stderr.flush();
     let mut answer = String::new();
@@ -129,6 +140,23 @@ fn confirm(location: &Location) -> Result<bool> {
         .read_line(&mut answer)
         .map_err(|e| Error::Usage(format!("cannot read the confirmation: {e}")))?;
     Ok(answer.trim_end_matches(['\n', '\r']) == CONFIRMATION)
+}
+
+/// The warning before the confirmation: what `clean` is about to empty, and where.
+fn prompt(settings: &ConnectionSettings, also_empty: &[String]) -> String {
+    let mut text = format!(
+        "WARNING: --mode clean deletes the existing rows of every imported model\n\
+         in database {} on {}.\n",
+        settings.database(),
+        settings.server()
+    );
+    if !also_empty.is_empty() {
+        text.push_str(&format!(
+            "It also empties these tables, which the file need not hold: {}.\n",
+            also_empty.join(", ")
+        ));
+    }
+    text
 }
 
 fn print_summary(report: &RunReport, dry_run: bool) -> Result<()> {

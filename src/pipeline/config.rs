@@ -195,6 +195,11 @@ pub struct PostgresSinkConfig {
     /// Check foreign keys row by row even into empty tables (see `import --per-row-fk-checks`).
     #[serde(default)]
     pub per_row_fk_checks: bool,
+    /// For `clean`: also empty these tables (models or table names) in the same transaction,
+    /// e.g. tables outside the import that reference it (see `import --also-empty`). Only the
+    /// tables named are emptied.
+    #[serde(default)]
+    pub also_empty: Vec<String>,
 }
 
 /// Import mode in a pipeline file.

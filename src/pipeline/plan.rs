@@ -467,6 +467,7 @@ async fn open_sink(
                         exclude: c.exclude.clone(),
                         commit_per_model: c.commit_per_model,
                         per_row_fk_checks: c.per_row_fk_checks,
+                        also_empty: c.also_empty.clone(),
                         dry_run: false,
                         ignore_unknown_columns: false,
                     },

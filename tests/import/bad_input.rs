@@ -212,9 +212,11 @@ async fn clean_refuses_to_orphan_rows_of_tables_outside_the_import() {
     let message = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{message}");
     assert!(
-        message.contains("clean would delete rows of users"),
+        message.contains("clean would delete rows that tables outside this import reference"),
         "{message}"
     );
+    assert!(message.contains("cards → users"), "{message}");
+    assert!(message.contains("--also-empty"), "{message}");
     assert!(message.contains("Nothing was changed"), "{message}");
     assert_eq!(checksums(&db).await, before);
 }

@@ -102,7 +102,7 @@ async fn clean_refuses_rows_referenced_from_outside_and_deletes_when_none_are() 
     let log = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{log}");
     assert!(log.contains("outside_notes"), "{log}");
-    assert!(log.contains("not part of this import"), "{log}");
+    assert!(log.contains("outside this import"), "{log}");
     assert_eq!(checksums(&target).await, before);
     assert_eq!(sequences(&target).await, sequences_before);
 

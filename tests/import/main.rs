@@ -9,6 +9,7 @@ mod clean;
 mod foreign_keys;
 mod modes;
 mod python;
+mod restore;
 mod sequences;
 
 use std::path::Path;

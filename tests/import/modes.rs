@@ -392,7 +392,11 @@ async fn clean_asks_for_confirmation() {
         "{screen}"
     );
     assert!(screen.contains("cancelled"), "{screen}");
-    assert!(output.status.success());
+    assert!(
+        screen.contains(&format!("in database {} on 127.0.0.1:", target.name)),
+        "the prompt names the database and its server: {screen}"
+    );
+    assert_eq!(output.status.code(), Some(1), "a cancelled prompt fails");
     assert_eq!(checksums(&target).await, before);
 
     let output = answer("DELETE ALL DATA\n");

@@ -357,3 +357,43 @@ async fn dry_run_prints_the_plan_and_moves_nothing() {
     assert!(!dir.path().join("out.json").exists());
     assert!(checksums(&target).await.values().all(|sum| sum == "empty"));
 }
+
+#[tokio::test]
+async fn a_clean_sink_empties_the_also_empty_tables_and_refuses_without_them() {
+    let source = sample_db("alsoemptysrc", 300).await;
+    let target = sample_db("alsoempty", 300).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = |also_empty: &str| {
+        format!(
+            "[source]\ntype = \"postgres\"\nurl = \"{}\"\nexclude = [\"IndexingJob\", \"TokenBlacklist\"]\n\n\
+             [[sinks]]\ntype = \"postgres\"\nurl = \"{}\"\nmode = \"clean\"\n\
+             confirm = \"DELETE ALL DATA\"\nexclude = [\"IndexingJob\", \"TokenBlacklist\"]\n{also_empty}",
+            source.url, target.url
+        )
+    };
+    let before = checksums(&target).await;
+    let file = write_pipeline(dir.path(), "refused.toml", &pipeline(""));
+    let output = run_cli(&["run", file.to_str().unwrap()], &[], dir.path());
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(message.contains("token_blacklist"), "{message}");
+    assert!(message.contains("also_empty"), "{message}");
+    assert_eq!(checksums(&target).await, before);
+
+    let file = write_pipeline(
+        dir.path(),
+        "restore.toml",
+        &pipeline("also_empty = [\"TokenBlacklist\", \"indexing_jobs\"]\n"),
+    );
+    let output = run_cli(&["run", file.to_str().unwrap()], &[], dir.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let client = target.connect().await;
+    for table in ["token_blacklist", "indexing_jobs"] {
+        let rows: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(rows, 0, "{table}");
+    }
+}

@@ -1,8 +1,12 @@
 //! `clean`: empties the imported tables (and the relationship tables that reference them) before
 //! the load, inside the import's transaction, and never touches a row outside them.
 //!
-//! First it refuses, naming the constraint, when a table outside the import references rows it
-//! would delete: never a silent cascade. Then it empties the tables the cheapest way the role and
+//! First it refuses, naming the constraints, when a table outside the import references rows it
+//! would delete: never a silent cascade. That check runs twice: when the sink opens, over every
+//! table selected (so that a table left out of the selection refuses before a row of the file is
+//! read), and before the deletes, over the tables actually emptied (a selected model the file
+//! turned out not to hold). `also_empty` names tables emptied too, in the same transaction: only
+//! those, never their own referencing tables. Then it empties the tables the cheapest way the role and
 //! the schema allow, each as transactional as the rest of the import:
 //!
 //! 1. `TRUNCATE` of exactly the cleaned tables, never `CASCADE`. It needs the `TRUNCATE`
@@ -25,9 +29,40 @@ use tracing::{debug, info};
 
 use super::load::DroppedKey;
 use super::{db_error, PostgresSink};
+use crate::catalog::Catalog;
 use crate::error::{Error, Result};
-use crate::record::Section;
+use crate::record::{Section, TableSchema};
 use crate::sinks::ModelOutcome;
+
+/// The catalog tables named by `names` (a model or a table name, optionally schema-qualified),
+/// for `also_empty`; a name matching no table is a usage error.
+pub(super) fn resolve_also_empty(catalog: &Catalog, names: &[String]) -> Result<Vec<TableSchema>> {
+    let mut tables: Vec<TableSchema> = Vec::new();
+    let mut unknown: Vec<&str> = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let found = catalog.tables.iter().find(|t| {
+            t.model == name
+                || t.table == name
+                || t.qualified_name() == name
+                || format!("{}.{}", t.schema, t.table) == name
+        });
+        match found {
+            Some(table) if !tables.iter().any(|t| t.model == table.model) => {
+                tables.push(table.clone())
+            }
+            Some(_) => {}
+            None => unknown.push(name),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(Error::Usage(format!(
+            "also-empty names tables this database does not have: {}; valid: {}",
+            unknown.join(", "),
+            catalog.model_names().join(", ")
+        )));
+    }
+    Ok(tables)
+}
 
 /// SQLSTATEs after which a refused `TRUNCATE` falls back to `DELETE`: insufficient privilege,
 /// feature not supported (a foreign key from outside the set, a foreign table), wrong object type.
@@ -63,9 +98,15 @@ impl PostgresSink {
         Ok(())
     }
 
-    /// The imported tables (parents first) and the relationship tables that reference them.
+    /// The imported tables (parents first), the `also_empty` ones and the relationship tables
+    /// that reference them.
     fn clean_set(&self, order: &[usize]) -> Vec<usize> {
         let mut set: Vec<usize> = order.iter().map(|&i| self.staged[i].table).collect();
+        for &index in &self.also_empty {
+            if !set.contains(&index) {
+                set.push(index);
+            }
+        }
         for (index, table) in self.catalog.tables.iter().enumerate() {
             if table.section == Section::Relationships
                 && !set.contains(&index)
@@ -82,8 +123,10 @@ impl PostgresSink {
         set
     }
 
-    /// Fails, changing nothing, when a table outside `names` holds a row referencing one inside.
-    async fn refuse_outside_references(&self, names: &[String]) -> Result<()> {
+    /// Fails, changing nothing, when tables outside `names` hold rows referencing one inside;
+    /// the message lists every such table and the way out. Runs when the sink opens, over every
+    /// table the import may empty (before a row is read), and again over the tables it does.
+    pub(super) async fn refuse_outside_references(&self, names: &[String]) -> Result<()> {
         let rows = self
             .client
             .query(
@@ -93,11 +136,14 @@ impl PostgresSink {
                  FROM pg_constraint c \
                  WHERE c.contype = 'f' \
                    AND c.confrelid IN (SELECT unnest($1::text[])::regclass) \
-                   AND c.conrelid NOT IN (SELECT unnest($1::text[])::regclass)",
+                   AND c.conrelid NOT IN (SELECT unnest($1::text[])::regclass) \
+                 ORDER BY 2, 1",
                 &[&names],
             )
             .await
             .map_err(|e| db_error("(clean)", &e))?;
+        let mut referencing: Vec<String> = Vec::new();
+        let mut details: Vec<String> = Vec::new();
         for row in rows {
             let constraint: String = row.get(0);
             let child: String = row.get(1);
@@ -118,14 +164,23 @@ impl PostgresSink {
                 .map_err(|e| db_error("(clean)", &e))?
                 .get(0);
             if referenced {
-                return Err(Error::Data(format!(
-                    "clean would delete rows of {parent} that table {child} references \
-                     (constraint {constraint}), and {child} is not part of this import; include \
-                     it in the import or empty it first. Nothing was changed"
-                )));
+                details.push(format!("{child} → {parent} (constraint {constraint})"));
+                if !referencing.contains(&child) {
+                    referencing.push(child);
+                }
             }
         }
-        Ok(())
+        if referencing.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Data(format!(
+            "clean would delete rows that tables outside this import reference: {}. Include them \
+             in the import, or have clean empty them too in the same transaction (import \
+             --also-empty {}; pipeline postgres sink: also_empty = [...]); only the tables named \
+             are emptied. Nothing was changed",
+            details.join(", "),
+            referencing.join(",")
+        )))
     }
 
     /// Empties the tables with one `TRUNCATE` (no `CASCADE`) and returns how many rows each held;

@@ -77,6 +77,9 @@ pub struct PostgresSinkOptions {
     /// Always let PostgreSQL check foreign keys row by row, even into empty tables (where they
     /// are otherwise checked once per constraint after the load, which locks the tables).
     pub per_row_fk_checks: bool,
+    /// For `clean`: tables (models or table names) emptied too, in the same transaction, though
+    /// the import may not hold them. Only these; see `clean.rs`.
+    pub also_empty: Vec<String>,
     /// Do everything, report, then roll back.
     pub dry_run: bool,
     /// Drop record keys that are not columns (with a warning) instead of failing.
@@ -120,6 +123,8 @@ pub struct PostgresSink {
     /// `setval`s of sequences this role does not own, run just before the commit: (model,
     /// sequence, next value, SQL).
     pending_setvals: Vec<(String, String, i64, String)>,
+    /// Catalog indexes of the `also_empty` tables, emptied by `clean` with the imported ones.
+    also_empty: Vec<usize>,
 }
 
 fn db_error(model: &str, error: &tokio_postgres::Error) -> Error {
@@ -144,12 +149,43 @@ impl PostgresSink {
             options.schemas.clone()
         };
         let mut catalog = Catalog::load(&client, &schemas, options.naming).await?;
+        if catalog.tables.is_empty() {
+            return Err(Error::Usage(format!(
+                "database {} on {} has no tables in schema {}: there is nothing to import into; \
+                 create the schema first (start the CityForge backend once, or run its \
+                 migrations, then import)",
+                settings.database(),
+                settings.server(),
+                schemas.join(", ")
+            )));
+        }
+        let also_empty = if options.mode == ImportMode::Clean {
+            clean::resolve_also_empty(&catalog, &options.also_empty)?
+        } else if options.also_empty.is_empty() {
+            Vec::new()
+        } else {
+            return Err(Error::Usage(
+                "also-empty only applies to the clean mode".into(),
+            ));
+        };
         catalog.select(options.include.as_deref(), &options.exclude)?;
+        // Emptied with the imported tables (see `clean.rs`).
+        let mut also_empty_indexes = Vec::new();
+        for table in also_empty {
+            let index = match catalog.tables.iter().position(|t| t.model == table.model) {
+                Some(index) => index,
+                None => {
+                    catalog.tables.push(table);
+                    catalog.tables.len() - 1
+                }
+            };
+            also_empty_indexes.push(index);
+        }
         client
             .batch_execute("BEGIN")
             .await
             .map_err(|e| db_error("(all)", &e))?;
-        Ok(PostgresSink {
+        let sink = PostgresSink {
             client,
             catalog,
             options,
@@ -159,7 +195,19 @@ impl PostgresSink {
             outcomes: None,
             settings: settings.clone(),
             pending_setvals: Vec::new(),
-        })
+            also_empty: also_empty_indexes,
+        };
+        if sink.options.mode == ImportMode::Clean {
+            // Before a single row is read: a refusal costs nothing.
+            let names: Vec<String> = sink
+                .catalog
+                .tables
+                .iter()
+                .map(|t| t.qualified_name())
+                .collect();
+            sink.refuse_outside_references(&names).await?;
+        }
+        Ok(sink)
     }
 
     /// The tables the sink can load, after `include`/`exclude`.
