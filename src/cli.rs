@@ -63,7 +63,7 @@ pub enum Command {
 /// comes from PGPASSFILE or ~/.pgpass. `-h` is the host, as in pg_dump: help is `--help`.
 #[derive(Debug, Args)]
 pub struct ConnectionArgs {
-    /// PostgreSQL URL (postgres://user:password@host:port/db?sslmode=…) or libpq key=value string.
+    /// PostgreSQL URL (postgres://user:password@host:port/db?sslmode=…) or a key=value string.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
     pub database_url: Option<String>,
     /// Database server host or socket directory (overrides the URL and PGHOST).
