@@ -1248,6 +1248,43 @@ mod tests {
     }
 
     #[test]
+    fn parses_urls_and_key_value_strings_as_before() {
+        let cases = [
+            (
+                "postgres://u%40x:p%3Aw@[::1]:5433/d%20b",
+                "::1:5433/d b u@x p:w",
+            ),
+            ("postgresql://%2Ftmp%2Fsock/db", "/tmp/sock:5432/db"),
+            (
+                "postgres://u@h/db?connect_timeout=7&options=-c%20x%3Dy",
+                "h:5432/db u -",
+            ),
+            (
+                "host=h port=6 user='it\\'s' password=pw dbname=d",
+                "h:6/d it's pw",
+            ),
+            ("host=h user=u connect_timeout=7", "h:5432/u u -"),
+        ];
+        for (url, expected) in cases {
+            let settings = ConnectionSettings::from_url(url).unwrap();
+            let summary = summary(&settings);
+            assert!(summary.starts_with(expected), "{url}: {summary}");
+            assert_eq!(
+                settings.config.get_application_name(),
+                Some(APPLICATION_NAME)
+            );
+        }
+        let settings =
+            ConnectionSettings::from_url("postgres://u@h/db?connect_timeout=7&options=-c%20x%3Dy")
+                .unwrap();
+        assert_eq!(
+            settings.config.get_connect_timeout(),
+            Some(&std::time::Duration::from_secs(7))
+        );
+        assert_eq!(settings.config.get_options(), Some("-c x=y"));
+    }
+
+    #[test]
     fn rejects_unknown_sslmode_without_leaking_password() {
         let error = ConnectionSettings::from_url("postgres://u:secret@h/db?sslmode=sometimes")
             .unwrap_err()
