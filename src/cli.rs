@@ -75,7 +75,8 @@ pub struct ConnectionArgs {
     /// User name (overrides the URL and PGUSER).
     #[arg(short = 'U', long, value_name = "NAME")]
     pub username: Option<String>,
-    /// Database name (overrides the URL and PGDATABASE).
+    /// Database name (overrides the URL and PGDATABASE); as in pg_dump, a postgres:// URL or a
+    /// key=value string here is used instead of --database-url.
     #[arg(short = 'd', long, value_name = "NAME")]
     pub dbname: Option<String>,
     /// Print help.
@@ -84,15 +85,31 @@ pub struct ConnectionArgs {
 }
 
 impl ConnectionArgs {
+    /// The URL: `--dbname` when it is a connection string, else `--database-url`.
+    pub fn url(&self) -> Option<&str> {
+        match &self.dbname {
+            Some(dbname) if is_connection_string(dbname) => Some(dbname),
+            _ => self.database_url.as_deref(),
+        }
+    }
+
     /// The parts given as flags.
     pub fn overrides(&self) -> crate::pg::ConnectionOverrides {
         crate::pg::ConnectionOverrides {
             host: self.host.clone(),
             port: self.port,
             user: self.username.clone(),
-            dbname: self.dbname.clone(),
+            dbname: self
+                .dbname
+                .clone()
+                .filter(|dbname| !is_connection_string(dbname)),
         }
     }
+}
+
+/// libpq's rule for a `dbname` that is a whole connection string: a URL or `key=value` text.
+fn is_connection_string(dbname: &str) -> bool {
+    dbname.starts_with("postgres://") || dbname.starts_with("postgresql://") || dbname.contains('=')
 }
 
 /// Flags of `export`.

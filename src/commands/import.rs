@@ -37,10 +37,8 @@ pub async fn run(
         eprintln!("Import cancelled; nothing was changed.");
         return Ok(());
     }
-    let settings = ConnectionSettings::resolve(
-        args.connection.database_url.as_deref(),
-        &args.connection.overrides(),
-    )?;
+    let settings =
+        ConnectionSettings::resolve(args.connection.url(), &args.connection.overrides())?;
     let sink_options = PostgresSinkOptions {
         mode,
         schemas: args.schemas.clone(),

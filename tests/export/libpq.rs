@@ -124,6 +124,27 @@ async fn flags_connect_and_override_pg_variables() {
 }
 
 #[tokio::test]
+async fn dbname_may_be_a_connection_string_as_in_pg_dump() {
+    let db = marked_db("dbname_url").await;
+    let other = marked_db("dbname_other").await;
+    let p = parts(&db);
+    let conninfo = format!(
+        "host={} port={} user={} password={} dbname={}",
+        p.host, p.port, p.user, p.password, db.name
+    );
+    for value in [db.url.as_str(), conninfo.as_str()] {
+        // It replaces --database-url / DATABASE_URL.
+        let output = export_to_stdout()
+            .args(["-d", value])
+            .env("DATABASE_URL", &other.url)
+            .output()
+            .unwrap();
+        assert_eq!(exported_marker(&output), "dbname_url");
+        assert!(!stderr(&output).contains(&p.password));
+    }
+}
+
+#[tokio::test]
 async fn precedence_is_flags_then_url_then_pg_then_postgres_variables() {
     let seed = marked_db("by_seed").await;
     let pg = marked_db("by_pg").await;
