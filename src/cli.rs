@@ -42,8 +42,10 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Export the database to a CityForge export document (JSON, optionally gzip or zstd).
+    #[command(disable_help_flag = true)]
     Export(ExportArgs),
     /// Import a CityForge export document into the database (one transaction, any model order).
+    #[command(disable_help_flag = true)]
     Import(ImportArgs),
     /// Run a pipeline file: a source, sanitizing transforms, one or more sinks.
     Run(RunArgs),
@@ -55,13 +57,59 @@ pub enum Command {
     Verify(VerifyArgs),
 }
 
-/// Where the database is.
+/// Where the database is, with pg_dump's flags. Each part comes from the first of: these flags,
+/// the URL, the PG* variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE,
+/// PGSSLROOTCERT, PGAPPNAME), then, without a URL, the POSTGRES_* variables; a missing password
+/// comes from PGPASSFILE or ~/.pgpass. `-h` is the host, as in pg_dump: help is `--help`.
 #[derive(Debug, Args)]
 pub struct ConnectionArgs {
-    /// PostgreSQL URL (postgres://user:password@host:port/db?sslmode=…). Without it, the
-    /// POSTGRES_HOST, POSTGRES_PORT, POSTGRES_DB, POSTGRES_USER, POSTGRES_PASSWORD variables.
+    /// PostgreSQL URL (postgres://user:password@host:port/db?sslmode=…) or a key=value string.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
     pub database_url: Option<String>,
+    /// Database server host or socket directory (overrides the URL and PGHOST).
+    #[arg(short = 'h', long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Database server port (overrides the URL and PGPORT).
+    #[arg(short = 'p', long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// User name (overrides the URL and PGUSER).
+    #[arg(short = 'U', long, value_name = "NAME")]
+    pub username: Option<String>,
+    /// Database name (overrides the URL and PGDATABASE); as in pg_dump, a postgres:// URL or a
+    /// key=value string here is used instead of --database-url.
+    #[arg(short = 'd', long, value_name = "NAME")]
+    pub dbname: Option<String>,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+}
+
+impl ConnectionArgs {
+    /// The URL: `--dbname` when it is a connection string, else `--database-url`.
+    pub fn url(&self) -> Option<&str> {
+        match &self.dbname {
+            Some(dbname) if is_connection_string(dbname) => Some(dbname),
+            _ => self.database_url.as_deref(),
+        }
+    }
+
+    /// The parts given as flags.
+    pub fn overrides(&self) -> crate::pg::ConnectionOverrides {
+        crate::pg::ConnectionOverrides {
+            host: self.host.clone(),
+            port: self.port,
+            user: self.username.clone(),
+            dbname: self
+                .dbname
+                .clone()
+                .filter(|dbname| !is_connection_string(dbname)),
+        }
+    }
+}
+
+/// libpq's rule for a `dbname` that is a whole connection string: a URL or `key=value` text.
+fn is_connection_string(dbname: &str) -> bool {
+    dbname.starts_with("postgres://") || dbname.starts_with("postgresql://") || dbname.contains('=')
 }
 
 /// Flags of `export`.

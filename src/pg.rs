@@ -1,5 +1,6 @@
-//! PostgreSQL connection settings: a URL, `DATABASE_URL`, or the seed's `POSTGRES_*` variables;
-//! TLS through `sslmode` with rustls; and errors that name the server but never the password.
+//! PostgreSQL connection settings found as libpq finds them (explicit parts, a URL, the `PG*`
+//! variables, a password file) or from the seed's `POSTGRES_*` variables; TLS through `sslmode`
+//! with rustls; and errors that name the server but never the password.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -24,8 +25,9 @@ pub enum PgError {
     },
     /// No connection settings were given at all.
     #[error(
-        "no database given: pass --database-url, set DATABASE_URL, or set POSTGRES_HOST, \
-         POSTGRES_PORT, POSTGRES_DB, POSTGRES_USER and POSTGRES_PASSWORD"
+        "no database given: pass --database-url or -h/-d, set DATABASE_URL, PGHOST or \
+         PGDATABASE, or set POSTGRES_HOST, POSTGRES_DB and POSTGRES_USER (with POSTGRES_PORT and \
+         POSTGRES_PASSWORD)"
     )]
     NoSettings,
     /// Some of the seed's `POSTGRES_*` variables are set but not all that name a database: a
@@ -205,79 +207,137 @@ fn mask_unparsed(text: &str) -> String {
     masked
 }
 
-impl ConnectionSettings {
-    /// Settings from a `postgres://` URL (with `sslmode` and `sslrootcert` query parameters) or a
-    /// libpq `key=value` string.
-    pub fn from_url(url: &str) -> Result<ConnectionSettings, PgError> {
-        let masked = mask_url(url);
-        let bad = |reason: String| PgError::BadSettings {
-            url: masked.clone(),
-            reason,
+/// The `application_name` of every connection unless the URL or `PGAPPNAME` names another: what a
+/// DBA sees in `pg_stat_activity`.
+pub const APPLICATION_NAME: &str = "cityforge-data";
+
+/// Connection parts named on their own, like pg_dump's `-h -p -U -d`: each replaces the same part
+/// of the URL, of the `PG*` variables and of the `POSTGRES_*` variables.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionOverrides {
+    /// Host name, IP address or Unix-socket directory.
+    pub host: Option<String>,
+    /// Port.
+    pub port: Option<u16>,
+    /// User name.
+    pub user: Option<String>,
+    /// Database name.
+    pub dbname: Option<String>,
+}
+
+/// Connection parts under their libpq keywords, before defaults are applied.
+#[derive(Default)]
+struct Parts {
+    host: Option<String>,
+    port: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    dbname: Option<String>,
+    sslmode: Option<String>,
+    sslrootcert: Option<String>,
+    application_name: Option<String>,
+    /// Every other keyword, as `key=value` text ready for a conninfo string.
+    other: Vec<String>,
+}
+
+impl Parts {
+    /// Takes a keyword this module handles itself; false for any other.
+    fn set(&mut self, key: &str, value: String) -> bool {
+        let slot = match key {
+            "host" => &mut self.host,
+            "port" => &mut self.port,
+            "user" => &mut self.user,
+            "password" => &mut self.password,
+            "dbname" => &mut self.dbname,
+            "sslmode" => &mut self.sslmode,
+            "sslrootcert" => &mut self.sslrootcert,
+            "application_name" => &mut self.application_name,
+            _ => return false,
         };
-        let mut ssl_mode = SslMode::default();
-        let mut root_cert = None;
-        let config_text = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let mut parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
-            let mut kept = Vec::new();
-            for (key, value) in parsed.query_pairs() {
-                match key.as_ref() {
-                    "sslmode" => {
-                        ssl_mode = SslMode::parse(&value)
-                            .ok_or_else(|| bad(format!("unknown sslmode \"{value}\"")))?;
-                    }
-                    "sslrootcert" => root_cert = Some(PathBuf::from(value.as_ref())),
-                    _ => kept.push((key.into_owned(), value.into_owned())),
-                }
-            }
-            if kept.is_empty() {
-                parsed.set_query(None);
-            } else {
-                parsed.query_pairs_mut().clear().extend_pairs(kept);
-            }
-            parsed.to_string()
-        } else {
-            let mut kept = Vec::new();
-            for pair in url.split_whitespace() {
-                match pair.split_once('=') {
-                    Some(("sslmode", value)) => {
-                        ssl_mode = SslMode::parse(value)
-                            .ok_or_else(|| bad(format!("unknown sslmode \"{value}\"")))?;
-                    }
-                    Some(("sslrootcert", value)) => root_cert = Some(PathBuf::from(value)),
-                    _ => kept.push(pair),
-                }
-            }
-            kept.join(" ")
-        };
-        let mut config: tokio_postgres::Config = config_text
-            .parse()
-            .map_err(|e: tokio_postgres::Error| bad(error_chain(&e)))?;
-        config.ssl_mode(match ssl_mode {
-            SslMode::Disable => PgSslMode::Disable,
-            SslMode::Prefer => PgSslMode::Prefer,
-            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => PgSslMode::Require,
-        });
-        if config.get_hosts().is_empty() {
-            config.host("localhost");
-        }
-        if config.get_user().is_none() {
-            config.user(std::env::var("USER").unwrap_or_else(|_| "postgres".to_owned()));
-        }
-        Ok(ConnectionSettings {
-            config,
-            ssl_mode,
-            root_cert,
-            masked,
-        })
+        *slot = Some(value).filter(|v| !v.is_empty());
+        true
     }
 
-    /// Settings from `--database-url` / `DATABASE_URL` when given, else from the `POSTGRES_*`
-    /// variables that the seed's Kubernetes CronJob sets.
-    pub fn resolve(url: Option<&str>) -> Result<ConnectionSettings, PgError> {
-        if let Some(url) = url.filter(|u| !u.is_empty()) {
-            return ConnectionSettings::from_url(url);
+    /// The parts of a `postgres://` URL or a libpq `key=value` string.
+    fn parse(url: &str, bad: &dyn Fn(String) -> PgError) -> Result<Parts, PgError> {
+        let mut parts = Parts::default();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+            let decode = |text: &str| {
+                percent_encoding::percent_decode_str(text)
+                    .decode_utf8()
+                    .map(|t| t.into_owned())
+                    .map_err(|e| bad(e.to_string()))
+            };
+            if let Some(host) = parsed.host_str().filter(|h| !h.is_empty()) {
+                // `[::1]` is the IPv6 address ::1; `%2Fvar%2Frun` a socket directory.
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                parts.host = Some(decode(host)?);
+            }
+            parts.port = parsed.port().map(|p| p.to_string());
+            parts.set("user", decode(parsed.username())?);
+            if let Some(password) = parsed.password() {
+                parts.set("password", decode(password)?);
+            }
+            parts.set("dbname", decode(parsed.path().trim_start_matches('/'))?);
+            for (key, value) in parsed.query_pairs() {
+                if !parts.set(&key, value.to_string()) {
+                    parts
+                        .other
+                        .push(format!("{key}={}", quote_conninfo(&value)));
+                }
+            }
+        } else {
+            for pair in url.split_whitespace() {
+                let taken = match pair.split_once('=') {
+                    Some((key, value)) => parts.set(key, unquote_conninfo(value)),
+                    None => false,
+                };
+                if !taken {
+                    parts.other.push(pair.to_owned());
+                }
+            }
         }
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Ok(parts)
+    }
+
+    /// Fills each part still missing from `source` (a lower-precedence layer).
+    fn fill(&mut self, source: Parts) {
+        let pairs = [
+            (&mut self.host, source.host),
+            (&mut self.port, source.port),
+            (&mut self.user, source.user),
+            (&mut self.password, source.password),
+            (&mut self.dbname, source.dbname),
+            (&mut self.sslmode, source.sslmode),
+            (&mut self.sslrootcert, source.sslrootcert),
+            (&mut self.application_name, source.application_name),
+        ];
+        for (slot, value) in pairs {
+            if slot.is_none() {
+                *slot = value;
+            }
+        }
+    }
+
+    /// libpq's environment variables.
+    fn from_pg_env(env: Env<'_>) -> Parts {
+        Parts {
+            host: env("PGHOST"),
+            port: env("PGPORT"),
+            user: env("PGUSER"),
+            password: env("PGPASSWORD"),
+            dbname: env("PGDATABASE"),
+            sslmode: env("PGSSLMODE"),
+            sslrootcert: env("PGSSLROOTCERT"),
+            application_name: env("PGAPPNAME"),
+            other: Vec::new(),
+        }
+    }
+
+    /// The seed's `POSTGRES_*` variables: none set, or an error unless host, database and user
+    /// all are (port defaults to 5432, and the password may come from trust rules or .pgpass).
+    fn from_seed_env(env: Env<'_>) -> Result<Option<Parts>, PgError> {
         let seed = [
             "POSTGRES_HOST",
             "POSTGRES_PORT",
@@ -287,16 +347,14 @@ impl ConnectionSettings {
         ];
         let set: Vec<&str> = seed
             .into_iter()
-            .filter(|name| var(name).is_some())
+            .filter(|name| env(name).is_some())
             .collect();
         if set.is_empty() {
-            return Err(PgError::NoSettings);
+            return Ok(None);
         }
-        // Host, database and user name the target; port (5432) and password (trust, .pgpass)
-        // may be left out.
         let missing: Vec<&str> = ["POSTGRES_HOST", "POSTGRES_DB", "POSTGRES_USER"]
             .into_iter()
-            .filter(|name| var(name).is_none())
+            .filter(|name| env(name).is_none())
             .collect();
         if !missing.is_empty() {
             return Err(PgError::IncompleteSeedVariables {
@@ -305,43 +363,264 @@ impl ConnectionSettings {
                 set: set.join(", "),
             });
         }
-        let host = var("POSTGRES_HOST");
-        let db = var("POSTGRES_DB");
-        let mut config = tokio_postgres::Config::new();
-        let host = host.unwrap_or_else(|| "localhost".to_owned());
-        config.host(&host);
-        let port = match var("POSTGRES_PORT") {
-            Some(port) => port.parse::<u16>().map_err(|_| PgError::BadSettings {
-                url: format!("POSTGRES_PORT={port}"),
-                reason: "not a port number".to_owned(),
-            })?,
-            None => 5432,
+        Ok(Some(Parts {
+            host: env("POSTGRES_HOST"),
+            port: env("POSTGRES_PORT"),
+            user: env("POSTGRES_USER"),
+            password: env("POSTGRES_PASSWORD"),
+            dbname: env("POSTGRES_DB"),
+            ..Parts::default()
+        }))
+    }
+}
+
+/// Reads an environment variable; empty counts as unset.
+type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// A value quoted for a libpq conninfo string.
+fn quote_conninfo(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// The value of a conninfo `key=value` pair, its quotes and escapes removed.
+fn unquote_conninfo(value: &str) -> String {
+    let Some(inner) = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) else {
+        return value.to_owned();
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        out.push(if c == '\\' {
+            chars.next().unwrap_or(c)
+        } else {
+            c
+        });
+    }
+    out
+}
+
+/// The password for `host:port:database:user` from a libpq password file (`PGPASSFILE`, else
+/// `~/.pgpass`). Like libpq, a file that group or others can read is ignored, with a warning.
+fn pgpass_password(
+    env: Env<'_>,
+    host: &str,
+    port: &str,
+    database: &str,
+    user: &str,
+) -> Option<String> {
+    let path = match env("PGPASSFILE") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env("HOME")?).join(".pgpass"),
+    };
+    let metadata = std::fs::metadata(&path).ok()?;
+    if !metadata.is_file() {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if metadata.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                file = %path.display(),
+                "The password file has group or world access and is ignored; permissions should \
+                 be u=rw (0600) or less."
+            );
+            return None;
+        }
+    }
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) => {
+            tracing::warn!(file = %path.display(), %error, "Cannot read the password file.");
+            return None;
+        }
+    };
+    // A socket directory matches `localhost`, as in libpq.
+    let host = if host.starts_with('/') {
+        "localhost"
+    } else {
+        host
+    };
+    pgpass_lookup(&text, [host, port, database, user])
+}
+
+/// The password of the first line of a password file matching `wanted` (host, port, database,
+/// user): fields separated by `:`, `*` matching anything, `\:` and `\\` escaping.
+fn pgpass_lookup(text: &str, wanted: [&str; 4]) -> Option<String> {
+    text.lines()
+        .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
+        .find_map(|line| {
+            let mut fields = vec![String::new()];
+            let mut chars = line.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    // The password is the rest of the line: its colons need no escape.
+                    ':' if fields.len() < 5 => fields.push(String::new()),
+                    '\\' => fields.last_mut()?.push(chars.next().unwrap_or(c)),
+                    _ => fields.last_mut()?.push(c),
+                }
+            }
+            if fields.len() != 5 {
+                return None;
+            }
+            let matches = wanted
+                .iter()
+                .zip(&fields)
+                .all(|(want, field)| field == "*" || field == want);
+            matches.then(|| fields.pop()).flatten()
+        })
+}
+
+impl ConnectionSettings {
+    /// Settings from a `postgres://` URL (with `sslmode` and `sslrootcert` query parameters) or a
+    /// libpq `key=value` string, without reading the environment (but `$USER` for the user).
+    pub fn from_url(url: &str) -> Result<ConnectionSettings, PgError> {
+        let masked = mask_url(url);
+        let bad = |reason: String| PgError::BadSettings {
+            url: masked.clone(),
+            reason,
         };
-        config.port(port);
-        let user = var("POSTGRES_USER").unwrap_or_else(|| "postgres".to_owned());
+        let parts = Parts::parse(url, &bad)?;
+        ConnectionSettings::build(parts, masked, None)
+    }
+
+    /// Settings as libpq and pg_dump find them, each part from the first source that names it:
+    /// `overrides` (the -h -p -U -d flags), then `url` (`--database-url` / `DATABASE_URL`), then
+    /// the `PG*` variables (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`,
+    /// `PGSSLMODE`, `PGSSLROOTCERT`, `PGAPPNAME`), then, without a URL, the seed's `POSTGRES_*`
+    /// variables. Without any password, the password file (`PGPASSFILE`, else `~/.pgpass`).
+    ///
+    /// Something must name the server or database: a URL, a host or database override, `PGHOST`
+    /// or `PGDATABASE`, or the `POSTGRES_*` variables; `PGUSER`, `PGPORT` or `PGPASSWORD` alone
+    /// are [`PgError::NoSettings`], never a connection to a database nobody named.
+    pub fn resolve(
+        url: Option<&str>,
+        overrides: &ConnectionOverrides,
+    ) -> Result<ConnectionSettings, PgError> {
+        ConnectionSettings::resolve_in(url, overrides, &process_env)
+    }
+
+    fn resolve_in(
+        url: Option<&str>,
+        overrides: &ConnectionOverrides,
+        env: Env<'_>,
+    ) -> Result<ConnectionSettings, PgError> {
+        let url = url.filter(|u| !u.is_empty());
+        let mut parts = match url {
+            Some(url) => {
+                let masked = mask_url(url);
+                Parts::parse(url, &|reason| PgError::BadSettings {
+                    url: masked.clone(),
+                    reason,
+                })?
+            }
+            None => Parts::default(),
+        };
+        // Whatever else the URL holds (connect_timeout, options…) is kept as it is.
+        let other = std::mem::take(&mut parts.other);
+        let seed = match url {
+            Some(_) => None,
+            None => Parts::from_seed_env(env)?,
+        };
+        let named = url.is_some()
+            || seed.is_some()
+            || overrides.host.is_some()
+            || overrides.dbname.is_some()
+            || env("PGHOST").is_some()
+            || env("PGDATABASE").is_some();
+        if !named {
+            return Err(PgError::NoSettings);
+        }
+        parts.fill(Parts::from_pg_env(env));
+        if let Some(seed) = seed {
+            parts.fill(seed);
+        }
+        let flags = Parts {
+            host: overrides.host.clone(),
+            port: overrides.port.map(|p| p.to_string()),
+            user: overrides.user.clone(),
+            dbname: overrides.dbname.clone(),
+            ..Parts::default()
+        };
+        let mut merged = flags;
+        merged.fill(parts);
+        merged.other = other;
+        ConnectionSettings::build(merged, String::new(), Some(env))
+    }
+
+    /// Applies libpq's defaults to `parts` (and, with `env`, the password file) and builds the
+    /// settings; an empty `masked` is replaced by a password-free URL of the result.
+    fn build(
+        mut parts: Parts,
+        masked: String,
+        env: Option<Env<'_>>,
+    ) -> Result<ConnectionSettings, PgError> {
+        let host = parts.host.take().unwrap_or_else(|| "localhost".to_owned());
+        let port = parts.port.take().unwrap_or_else(|| "5432".to_owned());
+        let user = parts
+            .user
+            .take()
+            .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "postgres".to_owned()));
+        let dbname = parts.dbname.take().unwrap_or_else(|| user.clone());
+        let masked = if masked.is_empty() {
+            format!("postgres://{user}@{host}:{port}/{dbname}")
+        } else {
+            masked
+        };
+        let bad = |reason: String| PgError::BadSettings {
+            url: masked.clone(),
+            reason,
+        };
+        let mut config: tokio_postgres::Config = parts
+            .other
+            .join(" ")
+            .parse()
+            .map_err(|e: tokio_postgres::Error| bad(error_chain(&e)))?;
+        for host in host.split(',') {
+            config.host(host);
+        }
+        for port in port.split(',') {
+            config.port(
+                port.parse()
+                    .map_err(|_| bad(format!("port \"{port}\" is not a port number")))?,
+            );
+        }
         config.user(&user);
-        if let Some(password) = var("POSTGRES_PASSWORD") {
+        config.dbname(&dbname);
+        let password = parts.password.take().or_else(|| {
+            let first_host = host.split(',').next().unwrap_or_default();
+            let first_port = port.split(',').next().unwrap_or_default();
+            pgpass_password(env?, first_host, first_port, &dbname, &user)
+        });
+        if let Some(password) = password {
             config.password(password);
         }
-        let db = db.unwrap_or_else(|| user.clone());
-        config.dbname(&db);
-        let ssl_mode = match var("PGSSLMODE") {
-            Some(mode) => SslMode::parse(&mode).ok_or_else(|| PgError::BadSettings {
-                url: format!("PGSSLMODE={mode}"),
-                reason: "unknown sslmode".to_owned(),
-            })?,
+        config.application_name(
+            parts
+                .application_name
+                .as_deref()
+                .unwrap_or(APPLICATION_NAME),
+        );
+        let ssl_mode = match &parts.sslmode {
+            Some(mode) => {
+                SslMode::parse(mode).ok_or_else(|| bad(format!("unknown sslmode \"{mode}\"")))?
+            }
             None => SslMode::default(),
         };
         config.ssl_mode(match ssl_mode {
             SslMode::Disable => PgSslMode::Disable,
             SslMode::Prefer => PgSslMode::Prefer,
-            _ => PgSslMode::Require,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => PgSslMode::Require,
         });
         Ok(ConnectionSettings {
-            masked: format!("postgres://{user}@{host}:{port}/{db}"),
             config,
             ssl_mode,
-            root_cert: var("PGSSLROOTCERT").map(PathBuf::from),
+            root_cert: parts.sslrootcert.map(PathBuf::from),
+            masked,
         })
     }
 
@@ -727,6 +1006,282 @@ mod tests {
         assert_eq!(settings.server(), "db.example:6543");
         assert_eq!(settings.database(), "app");
         assert_eq!(settings.config.get_application_name(), Some("x"));
+    }
+
+    /// Resolves with `vars` as the whole environment.
+    fn resolve_with(
+        url: Option<&str>,
+        overrides: &ConnectionOverrides,
+        vars: &[(&str, &str)],
+    ) -> Result<ConnectionSettings, PgError> {
+        let env = |name: &str| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        ConnectionSettings::resolve_in(url, overrides, &env)
+    }
+
+    /// host:port/database user password application_name sslmode of resolved settings.
+    fn summary(settings: &ConnectionSettings) -> String {
+        let password = settings
+            .config
+            .get_password()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .unwrap_or_else(|| "-".to_owned());
+        format!(
+            "{}/{} {} {} {} {:?}",
+            settings.server(),
+            settings.database(),
+            settings.config.get_user().unwrap_or("-"),
+            password,
+            settings.config.get_application_name().unwrap_or("-"),
+            settings.ssl_mode,
+        )
+    }
+
+    const SEED: [(&str, &str); 5] = [
+        ("POSTGRES_HOST", "seedhost"),
+        ("POSTGRES_PORT", "1111"),
+        ("POSTGRES_DB", "seeddb"),
+        ("POSTGRES_USER", "seeduser"),
+        ("POSTGRES_PASSWORD", "seedpw"),
+    ];
+
+    const PG: [(&str, &str); 5] = [
+        ("PGHOST", "pghost"),
+        ("PGPORT", "2222"),
+        ("PGDATABASE", "pgdb"),
+        ("PGUSER", "pguser"),
+        ("PGPASSWORD", "pgpw"),
+    ];
+
+    /// URL, flags, environment, expected summary.
+    type Case<'a> = (
+        Option<&'a str>,
+        &'a ConnectionOverrides,
+        &'a [(&'a str, &'a str)],
+        &'a str,
+    );
+
+    #[test]
+    fn precedence_is_flags_then_url_then_pg_then_postgres_variables() {
+        let url = "postgres://urluser:urlpw@urlhost:3333/urldb";
+        let flags = ConnectionOverrides {
+            host: Some("flaghost".into()),
+            port: Some(4444),
+            user: Some("flaguser".into()),
+            dbname: Some("flagdb".into()),
+        };
+        let none = ConnectionOverrides::default();
+        let both: Vec<(&str, &str)> = SEED.iter().chain(PG.iter()).copied().collect();
+        let cases: [Case; 7] = [
+            (None, &none, &SEED, "seedhost:1111/seeddb seeduser seedpw"),
+            (None, &none, &PG, "pghost:2222/pgdb pguser pgpw"),
+            (None, &none, &both, "pghost:2222/pgdb pguser pgpw"),
+            (Some(url), &none, &both, "urlhost:3333/urldb urluser urlpw"),
+            (
+                Some(url),
+                &flags,
+                &both,
+                "flaghost:4444/flagdb flaguser urlpw",
+            ),
+            (None, &flags, &both, "flaghost:4444/flagdb flaguser pgpw"),
+            (None, &flags, &SEED, "flaghost:4444/flagdb flaguser seedpw"),
+        ];
+        for (url, overrides, vars, expected) in cases {
+            let settings = resolve_with(url, overrides, vars).unwrap();
+            let summary = summary(&settings);
+            assert!(
+                summary.starts_with(expected),
+                "{url:?} {overrides:?} {vars:?}: {summary}"
+            );
+            assert!(!settings.to_string().contains("pw"), "{settings}");
+        }
+    }
+
+    #[test]
+    fn pg_variables_fill_what_the_url_leaves_out_but_postgres_variables_do_not() {
+        let mut vars: Vec<(&str, &str)> = SEED.to_vec();
+        vars.extend([
+            ("PGPASSWORD", "pgpw"),
+            ("PGAPPNAME", "nightly"),
+            ("PGSSLMODE", "require"),
+        ]);
+        let settings = resolve_with(
+            Some("postgres://u@h/db"),
+            &ConnectionOverrides::default(),
+            &vars,
+        )
+        .unwrap();
+        assert_eq!(summary(&settings), "h:5432/db u pgpw nightly Require");
+        let settings = resolve_with(
+            Some("postgres://u@h/db?application_name=x&sslmode=disable"),
+            &ConnectionOverrides::default(),
+            &vars,
+        )
+        .unwrap();
+        assert_eq!(summary(&settings), "h:5432/db u pgpw x Disable");
+        // A URL without a password never gets the seed's: it may point at another server.
+        let settings = resolve_with(
+            Some("postgres://u@h/db"),
+            &ConnectionOverrides::default(),
+            &SEED,
+        )
+        .unwrap();
+        assert_eq!(summary(&settings), "h:5432/db u - cityforge-data Prefer");
+    }
+
+    #[test]
+    fn something_must_name_the_server_or_database() {
+        let none = ConnectionOverrides::default();
+        for vars in [
+            &[][..],
+            &[("PGUSER", "u"), ("PGPORT", "5432"), ("PGPASSWORD", "pw")][..],
+            &[("PGSSLMODE", "require"), ("PGAPPNAME", "x")][..],
+        ] {
+            let error = resolve_with(None, &none, vars).unwrap_err();
+            assert!(matches!(error, PgError::NoSettings), "{vars:?}: {error}");
+        }
+        for (overrides, vars) in [
+            (&none, &[("PGHOST", "h")][..]),
+            (&none, &[("PGDATABASE", "d")][..]),
+            (
+                &ConnectionOverrides {
+                    host: Some("h".into()),
+                    ..ConnectionOverrides::default()
+                },
+                &[][..],
+            ),
+            (
+                &ConnectionOverrides {
+                    dbname: Some("d".into()),
+                    ..ConnectionOverrides::default()
+                },
+                &[][..],
+            ),
+        ] {
+            let settings = resolve_with(None, overrides, vars).unwrap();
+            assert_eq!(
+                settings.config.get_application_name(),
+                Some(APPLICATION_NAME)
+            );
+        }
+        // Half-set POSTGRES_* stays an error, whatever else is set.
+        let error = resolve_with(
+            None,
+            &none,
+            &[("POSTGRES_HOST", "h"), ("PGDATABASE", "d"), ("PGUSER", "u")],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(error, PgError::IncompleteSeedVariables { .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn bad_pg_variables_are_errors_without_the_password() {
+        let none = ConnectionOverrides::default();
+        for (name, value, expected) in [
+            ("PGPORT", "54x", "port \"54x\" is not a port number"),
+            ("PGSSLMODE", "sometimes", "unknown sslmode \"sometimes\""),
+        ] {
+            let vars = [("PGHOST", "h"), ("PGPASSWORD", "hunter2"), (name, value)];
+            let error = resolve_with(None, &none, &vars).unwrap_err().to_string();
+            assert!(error.contains(expected), "{error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+    }
+
+    #[test]
+    fn reads_password_files_like_libpq() {
+        let text = "# comment\n\
+                    other:5432:*:u:wrong\n\
+                    h:5432:db:u:first\\:pw\n\
+                    *:*:*:u:fallback:with:colons\n\
+                    we\\:ird:1:*:*:escaped\\\\\n";
+        let cases = [
+            (["h", "5432", "db", "u"], Some("first:pw")),
+            (["h", "5433", "db", "u"], Some("fallback:with:colons")),
+            (["x", "5432", "other", "u"], Some("fallback:with:colons")),
+            (["we:ird", "1", "db", "v"], Some("escaped\\")),
+            (["h", "5432", "db", "v"], None),
+        ];
+        for (wanted, expected) in cases {
+            assert_eq!(
+                pgpass_lookup(text, wanted).as_deref(),
+                expected,
+                "{wanted:?}"
+            );
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn uses_a_private_password_file_and_ignores_a_readable_one() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pgpass");
+        std::fs::write(&file, "h:5432:db:u:from-file\n").unwrap();
+        let path = file.to_str().unwrap();
+        let vars = [
+            ("PGHOST", "h"),
+            ("PGDATABASE", "db"),
+            ("PGUSER", "u"),
+            ("PGPASSFILE", path),
+        ];
+        let none = ConnectionOverrides::default();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let settings = resolve_with(None, &none, &vars).unwrap();
+        assert_eq!(settings.config.get_password(), Some(&b"from-file"[..]));
+        assert!(!settings.to_string().contains("from-file"));
+        // PGPASSWORD wins over the file.
+        let mut with_password = vars.to_vec();
+        with_password.push(("PGPASSWORD", "explicit"));
+        let settings = resolve_with(None, &none, &with_password).unwrap();
+        assert_eq!(settings.config.get_password(), Some(&b"explicit"[..]));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let settings = resolve_with(None, &none, &vars).unwrap();
+        assert_eq!(settings.config.get_password(), None);
+    }
+
+    #[test]
+    fn parses_urls_and_key_value_strings_as_before() {
+        let cases = [
+            (
+                "postgres://u%40x:p%3Aw@[::1]:5433/d%20b",
+                "::1:5433/d b u@x p:w",
+            ),
+            ("postgresql://%2Ftmp%2Fsock/db", "/tmp/sock:5432/db"),
+            (
+                "postgres://u@h/db?connect_timeout=7&options=-c%20x%3Dy",
+                "h:5432/db u -",
+            ),
+            (
+                "host=h port=6 user='it\\'s' password=pw dbname=d",
+                "h:6/d it's pw",
+            ),
+            ("host=h user=u connect_timeout=7", "h:5432/u u -"),
+        ];
+        for (url, expected) in cases {
+            let settings = ConnectionSettings::from_url(url).unwrap();
+            let summary = summary(&settings);
+            assert!(summary.starts_with(expected), "{url}: {summary}");
+            assert_eq!(
+                settings.config.get_application_name(),
+                Some(APPLICATION_NAME)
+            );
+        }
+        let settings =
+            ConnectionSettings::from_url("postgres://u@h/db?connect_timeout=7&options=-c%20x%3Dy")
+                .unwrap();
+        assert_eq!(
+            settings.config.get_connect_timeout(),
+            Some(&std::time::Duration::from_secs(7))
+        );
+        assert_eq!(settings.config.get_options(), Some("-c x=y"));
     }
 
     #[test]

@@ -107,7 +107,8 @@ pub async fn run(
     if retention.is_active() {
         check_retention_pattern(&pattern).map_err(|e| Error::Usage(e.to_string()))?;
     }
-    let settings = ConnectionSettings::resolve(args.connection.database_url.as_deref())?;
+    let settings =
+        ConnectionSettings::resolve(args.connection.url(), &args.connection.overrides())?;
     let options = ExportOptions::from_args(&args)?;
     let written = options.output.location.clone();
     let report = export(&settings, options, cancel, &Progress::new(show_progress)).await?;

@@ -33,7 +33,8 @@ pub async fn run(
         ModeArg::Clean => ImportMode::Clean,
     };
     let location = Location::parse_user(&args.input, StoreOptions::new())?;
-    let settings = ConnectionSettings::resolve(args.connection.database_url.as_deref())?;
+    let settings =
+        ConnectionSettings::resolve(args.connection.url(), &args.connection.overrides())?;
     if mode == ImportMode::Clean
         && !args.yes
         && !args.dry_run

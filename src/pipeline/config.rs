@@ -82,7 +82,8 @@ pub enum SourceConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresSourceConfig {
-    /// Connection URL; default: `DATABASE_URL` or the `POSTGRES_*` variables.
+    /// Connection URL; default: `DATABASE_URL`, else the `PG*` and `POSTGRES_*` variables (the
+    /// parts a URL leaves out come from the `PG*` variables, as in libpq).
     pub url: Option<String>,
     /// Schemas to read (default `["public"]`).
     #[serde(default, alias = "schema")]

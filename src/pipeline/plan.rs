@@ -194,10 +194,14 @@ pub async fn check_connected(file: &PipelineFile) -> Result<Catalog> {
     Ok(catalog)
 }
 
-/// The source database: the file's `url`, else `DATABASE_URL`, else the `POSTGRES_*` variables.
+/// The source database: the file's `url`, else `DATABASE_URL`, each completed by the `PG*`
+/// variables; else the `PG*` and `POSTGRES_*` variables.
 fn source_settings(url: Option<&str>) -> Result<ConnectionSettings> {
     let from_env = std::env::var("DATABASE_URL").ok();
-    Ok(ConnectionSettings::resolve(url.or(from_env.as_deref()))?)
+    Ok(ConnectionSettings::resolve(
+        url.or(from_env.as_deref()),
+        &crate::pg::ConnectionOverrides::default(),
+    )?)
 }
 
 fn postgres_source_options(file: &PipelineFile) -> Result<PostgresSourceOptions, PipelineError> {

@@ -8,6 +8,7 @@ mod cli;
 mod faults;
 mod golden;
 mod leftovers;
+mod libpq;
 mod misconfigured;
 mod publish;
 mod sample;

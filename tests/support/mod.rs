@@ -106,20 +106,38 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The CLI binary as a command, with no database variables inherited.
+/// Every variable that points the CLI at a database (or supplies its password).
+pub const DATABASE_VARIABLES: [&str; 19] = [
+    "DATABASE_URL",
+    "POSTGRES_HOST",
+    "POSTGRES_PORT",
+    "POSTGRES_DB",
+    "POSTGRES_USER",
+    "POSTGRES_PASSWORD",
+    "PGHOST",
+    "PGHOSTADDR",
+    "PGPORT",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGDATABASE",
+    "PGPASSFILE",
+    "PGSSLMODE",
+    "PGSSLROOTCERT",
+    "PGAPPNAME",
+    "PGSERVICE",
+    "PGOPTIONS",
+    "RUST_LOG",
+];
+
+/// The CLI binary as a command, with no database variables inherited and no ~/.pgpass read
+/// (PGPASSFILE names a file that does not exist), so the developer's environment cannot leak
+/// into a test.
 pub fn cli() -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cityforge-data"));
-    for var in [
-        "DATABASE_URL",
-        "POSTGRES_HOST",
-        "POSTGRES_PORT",
-        "POSTGRES_DB",
-        "POSTGRES_USER",
-        "POSTGRES_PASSWORD",
-        "RUST_LOG",
-    ] {
+    for var in DATABASE_VARIABLES {
         command.env_remove(var);
     }
+    command.env("PGPASSFILE", "/nonexistent/cityforge-data-tests/pgpass");
     command.stdin(std::process::Stdio::null());
     command
 }

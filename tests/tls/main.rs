@@ -386,8 +386,15 @@ async fn cli_exports_over_verified_tls() {
         "POSTGRES_DB",
         "POSTGRES_USER",
         "POSTGRES_PASSWORD",
+        "PGHOST",
+        "PGPORT",
+        "PGUSER",
+        "PGPASSWORD",
+        "PGDATABASE",
+        "PGPASSFILE",
         "PGSSLMODE",
         "PGSSLROOTCERT",
+        "PGAPPNAME",
         "RUST_LOG",
     ] {
         command.env_remove(var);
