@@ -287,6 +287,10 @@ pub struct VerifyArgs {
     /// LOCATION.sha256.
     #[arg(value_name = "LOCATION")]
     pub location: String,
+    /// Only check that the whole document reads as an export, without a .sha256 file (a stdout
+    /// export, a Python export).
+    #[arg(long)]
+    pub no_checksum: bool,
 }
 
 /// Flags of `demo`.

@@ -116,7 +116,10 @@ pub enum StorageError {
         reason: String,
     },
     /// The `.sha256` sidecar of a document is missing.
-    #[error("cannot verify {location}: its checksum file {sidecar} does not exist")]
+    #[error(
+        "cannot verify {location}: its checksum file {sidecar} does not exist (verify \
+         --no-checksum checks that it reads as an export)"
+    )]
     NoChecksum {
         /// The document.
         location: String,

@@ -30,8 +30,10 @@ const READ_BYTES: usize = 256 * 1024;
 pub struct VerifyReport {
     /// The document's location, for messages.
     pub location: String,
-    /// SHA-256 of the stored bytes (matching the sidecar).
+    /// SHA-256 of the stored bytes (matching the sidecar when `checksum_checked`).
     pub sha256: String,
+    /// Whether the `.sha256` sidecar was compared (not with `--no-checksum`).
+    pub checksum_checked: bool,
     /// Stored (compressed) bytes.
     pub bytes: u64,
     /// Records per model, in document order.
@@ -53,7 +55,7 @@ pub async fn run(args: VerifyArgs, cancel: &CancellationToken) -> Result<()> {
     let report = tokio::select! {
         biased;
         _ = cancel.cancelled() => return Err(Error::Interrupted(crate::signals::last_signal())),
-        report = verify(&location) => report?,
+        report = verify_with(&location, !args.no_checksum) => report?,
     };
     print_report(&report).map_err(Error::Stdout)
 }
@@ -61,11 +63,19 @@ pub async fn run(args: VerifyArgs, cancel: &CancellationToken) -> Result<()> {
 fn print_report(report: &VerifyReport) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "OK {}", report.location)?;
-    writeln!(
-        out,
-        "sha256 {} ({} bytes stored) matches the .sha256 file",
-        report.sha256, report.bytes
-    )?;
+    if report.checksum_checked {
+        writeln!(
+            out,
+            "sha256 {} ({} bytes stored) matches the .sha256 file",
+            report.sha256, report.bytes
+        )?;
+    } else {
+        writeln!(
+            out,
+            "sha256 {} ({} bytes stored), not compared with a .sha256 file (--no-checksum)",
+            report.sha256, report.bytes
+        )?;
+    }
     writeln!(
         out,
         "exported {} from database {} (format {})",
@@ -89,20 +99,32 @@ fn print_report(report: &VerifyReport) -> std::io::Result<()> {
 /// Verifies a document: its sidecar must exist and match the stored bytes, and the whole
 /// document must parse as an export.
 pub async fn verify(location: &Location) -> Result<VerifyReport> {
+    verify_with(location, true).await
+}
+
+/// [`verify`]; without `checksum` only that the whole document parses as an export (for a
+/// file without a sidecar: a stdout export, a Python export).
+pub async fn verify_with(location: &Location, checksum: bool) -> Result<VerifyReport> {
     if *location == Location::Stdio {
         return Err(Error::Usage(
             "verify needs a file or an object URL, not standard input".to_owned(),
         ));
     }
-    let expected = read_checksum(location).await?;
-    if Some(expected.name.as_str()) != location.file_name().as_deref() {
-        warn!(
-            location = %location,
-            named = %expected.name,
-            "The checksum file names another file; checking the digest anyway."
-        );
-    }
+    // The document first: a missing document is named as such, not by its checksum file.
     let mut raw = open_raw(location).await?;
+    let expected = if checksum {
+        let expected = read_checksum(location).await?;
+        if Some(expected.name.as_str()) != location.file_name().as_deref() {
+            warn!(
+                location = %location,
+                named = %expected.name,
+                "The checksum file names another file; checking the digest anyway."
+            );
+        }
+        Some(expected)
+    } else {
+        None
+    };
     // Hash every stored byte and hand it on to the parser; once the parser is done (or failed),
     // keep hashing to the end.
     let (mut forward, parsed_bytes) = tokio::io::duplex(READ_BYTES);
@@ -158,13 +180,15 @@ pub async fn verify(location: &Location) -> Result<VerifyReport> {
         })?;
     let bytes = hasher.bytes();
     let actual = hasher.finish();
-    if actual != expected.sha256 {
-        return Err(StorageError::ChecksumMismatch {
-            location: shown,
-            expected: expected.sha256,
-            actual,
+    if let Some(expected) = expected {
+        if actual != expected.sha256 {
+            return Err(StorageError::ChecksumMismatch {
+                location: shown,
+                expected: expected.sha256,
+                actual,
+            }
+            .into());
         }
-        .into());
     }
     let metadata = parsed.map_err(|error| Error::Read {
         location: shown.clone(),
@@ -173,6 +197,7 @@ pub async fn verify(location: &Location) -> Result<VerifyReport> {
     let report = VerifyReport {
         location: shown,
         sha256: actual,
+        checksum_checked: checksum,
         bytes,
         models,
         metadata,

@@ -448,3 +448,48 @@ async fn user_facing_text_has_no_rust_internals() {
         "{stderr}"
     );
 }
+
+/// `verify` of a file without a sidecar says how to check it anyway; a missing file is named as
+/// missing (issue 10.10).
+#[tokio::test]
+async fn verify_without_a_sidecar_and_of_a_missing_file() {
+    let db = sample_db("verify", 40).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("stdout.json");
+    let output = cli()
+        .args(["export", "-o", "-"])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    std::fs::write(&file, &output.stdout).unwrap();
+    let verify = |args: &[&str], path: &std::path::Path| {
+        cli().arg("verify").args(args).arg(path).output().unwrap()
+    };
+    let output = verify(&[], &file);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("verify --no-checksum"), "{stderr}");
+    let output = verify(&["--no-checksum"], &file);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("not compared with a .sha256 file"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("User"), "{stdout}");
+    // A truncated document fails even without a checksum.
+    let text = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &text[..text.len() / 2]).unwrap();
+    assert_eq!(verify(&["--no-checksum"], &file).status.code(), Some(1));
+    let output = verify(&[], &dir.path().join("missing.json"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("missing.json: no such file") && !stderr.contains("checksum file"),
+        "{stderr}"
+    );
+}
