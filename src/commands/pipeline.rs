@@ -16,7 +16,8 @@ fn environment(name: &str) -> Option<String> {
 pub async fn run(args: RunArgs, cancel: &CancellationToken, show_progress: bool) -> Result<()> {
     let file = PipelineFile::load(&args.file, &environment)?;
     if args.dry_run {
-        let text = plan::plan(&file).await?;
+        // A dry run deletes nothing, so a clean sink's missing confirm does not stop the plan.
+        let text = plan::plan(&file, RunOptions { yes: true }).await?;
         crate::outln!("{}", text.trim_end_matches('\n'))?;
         return Ok(());
     }
@@ -38,33 +39,54 @@ pub async fn run(args: RunArgs, cancel: &CancellationToken, show_progress: bool)
     Ok(())
 }
 
-/// Checks pipeline files; `--connect` also checks them against the source's catalog.
+/// Checks pipeline files; `--connect` also checks them against the source's catalog. Every file
+/// is checked, each failure reported; with several files the command fails if any did.
 pub async fn check(args: CheckArgs) -> Result<()> {
+    if let [path] = args.files.as_slice() {
+        return check_one(path, args.connect).await;
+    }
+    let mut failed = 0;
     for path in &args.files {
-        let file = PipelineFile::load(path, &environment)?;
-        if args.connect {
-            plan::check_connected(&file).await?;
-        } else {
-            plan::validate(&file, RunOptions { yes: true })?;
-        }
-        if !args.connect {
-            let mut needed: Vec<(&str, Vec<String>)> = Vec::new();
-            for var in &file.unset {
-                match needed.iter_mut().find(|(name, _)| *name == var.name) {
-                    Some((_, lines)) => lines.push(var.line.to_string()),
-                    None => needed.push((&var.name, vec![var.line.to_string()])),
-                }
+        if let Err(error) = check_one(path, args.connect).await {
+            if error.is_broken_pipe() {
+                return Err(error);
             }
-            for (name, lines) in needed {
-                let plural = if lines.len() > 1 { "s" } else { "" };
-                crate::outln!(
-                    "{}: needs ${{{name}}} at run time (line{plural} {})",
-                    path.display(),
-                    lines.join(", ")
-                )?;
-            }
+            failed += 1;
+            tracing::error!("{}", crate::pg::error_chain(&error));
         }
-        crate::outln!("{}: ok", path.display())?;
+    }
+    if failed > 0 {
+        return Err(crate::error::Error::Data(format!(
+            "{failed} of {} pipeline files failed the check",
+            args.files.len()
+        )));
     }
     Ok(())
+}
+
+/// Checks one file as `run` would take it (without `--yes`: a clean sink needs its `confirm`).
+async fn check_one(path: &std::path::Path, connect: bool) -> Result<()> {
+    let file = PipelineFile::load(path, &environment)?;
+    if connect {
+        // As `run` takes it without --yes: a clean sink needs its confirm.
+        plan::check_connected(&file, RunOptions { yes: false }).await?;
+    } else {
+        plan::validate(&file, RunOptions { yes: false })?;
+        let mut needed: Vec<(&str, Vec<String>)> = Vec::new();
+        for var in &file.unset {
+            match needed.iter_mut().find(|(name, _)| *name == var.name) {
+                Some((_, lines)) => lines.push(var.line.to_string()),
+                None => needed.push((&var.name, vec![var.line.to_string()])),
+            }
+        }
+        for (name, lines) in needed {
+            let plural = if lines.len() > 1 { "s" } else { "" };
+            crate::outln!(
+                "{}: needs ${{{name}}} at run time (line{plural} {})",
+                path.display(),
+                lines.join(", ")
+            )?;
+        }
+    }
+    crate::outln!("{}: ok", path.display())
 }

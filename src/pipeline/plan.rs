@@ -176,9 +176,9 @@ fn check_policy(file: &PipelineFile, catalog: &Catalog) -> Result<(), PipelineEr
 }
 
 /// Reads the source's catalog (read-only) and runs every check: `check --connect`.
-pub async fn check_connected(file: &PipelineFile) -> Result<Catalog> {
+pub async fn check_connected(file: &PipelineFile, options: RunOptions) -> Result<Catalog> {
     file.require_variables()?;
-    validate(file, RunOptions { yes: true })?;
+    validate(file, options)?;
     let SourceConfig::Postgres(config) = file.config.source.get_ref() else {
         // An export file has no catalog before it is read: the file checks are all there is.
         return Ok(Catalog {
@@ -220,8 +220,8 @@ fn postgres_source_options(file: &PipelineFile) -> Result<PostgresSourceOptions,
 }
 
 /// Describes what `run` would do, without moving data (`run --dry-run`).
-pub async fn plan(file: &PipelineFile) -> Result<String> {
-    let catalog = check_connected(file).await?;
+pub async fn plan(file: &PipelineFile, options: RunOptions) -> Result<String> {
+    let catalog = check_connected(file, options).await?;
     let mut out = String::new();
     let _ = writeln!(out, "Pipeline {}", file.path.display());
     match file.config.source.get_ref() {

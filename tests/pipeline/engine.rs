@@ -34,6 +34,13 @@ async fn configuration_errors_name_file_line_and_column() {
             "bad.toml:4:1:",
             "confirm = \"DELETE ALL DATA\"",
         ),
+        // `check` refuses what `run` refuses (issue 10.7).
+        (
+            "check",
+            "[source]\ntype = \"postgres\"\n\n[[sinks]]\ntype = \"postgres\"\nurl = \"postgres://h/db\"\nmode = \"clean\"\n",
+            "bad.toml:4:1:",
+            "confirm = \"DELETE ALL DATA\"",
+        ),
     ];
     for (command, text, position, word) in cases {
         let file = write_pipeline(dir.path(), "bad.toml", text);
@@ -43,6 +50,44 @@ async fn configuration_errors_name_file_line_and_column() {
         assert!(message.contains(position), "{message} lacks {position}");
         assert!(message.contains(word), "{message} lacks {word}");
     }
+}
+
+/// With several files, `check` checks every one and reports each failure (issue 10.7).
+#[test]
+fn check_reports_every_failing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = "[source]\ntype = \"postgres\"\n\n[[sinks]]\ntype = \"export_file\"\nlocation = \"x.json\"\n";
+    let files = [
+        write_pipeline(
+            dir.path(),
+            "first_bad.toml",
+            &good.replace("export_file", "ftp"),
+        ),
+        write_pipeline(dir.path(), "good.toml", good),
+        write_pipeline(
+            dir.path(),
+            "second_bad.toml",
+            &format!("{good}colour = \"red\"\n"),
+        ),
+    ];
+    let mut args = vec!["check"];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let output = run_cli(&args, &[], dir.path());
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("first_bad.toml") && message.contains("ftp"),
+        "{message}"
+    );
+    assert!(
+        message.contains("second_bad.toml") && message.contains("colour"),
+        "{message}"
+    );
+    assert!(
+        message.contains("2 of 3 pipeline files failed the check"),
+        "{message}"
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("good.toml: ok"));
 }
 
 #[tokio::test]
