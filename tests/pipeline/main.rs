@@ -4,6 +4,7 @@
 mod support;
 
 mod engine;
+mod readme;
 mod ready;
 
 use std::path::Path;
