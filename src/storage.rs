@@ -63,6 +63,9 @@ pub enum StorageError {
         /// Its folder.
         folder: String,
     },
+    /// The output path is a folder: the document could never be put there.
+    #[error("cannot write {0}: it is a folder; give a file name (e.g. {0}/backup.json.gz)")]
+    IsFolder(String),
     /// Creating, writing or publishing failed.
     #[error("cannot {action} {location}: {source}")]
     Io {
@@ -1089,6 +1092,9 @@ impl Output {
                         path: path.display().to_string(),
                         folder: folder.display().to_string(),
                     });
+                }
+                if path.is_dir() {
+                    return Err(StorageError::IsFolder(path.display().to_string()));
                 }
                 remove_stale_temp_files(&folder);
                 let temp_path = temp_path_for(path);

@@ -353,3 +353,22 @@ async fn sighup_removes_partial_output_like_sigterm() {
     let db = sample_db("sighup", 2_000).await;
     assert_signal_removes_partial_output(&db, libc::SIGHUP, 129).await;
 }
+
+/// An output path that is a folder fails before anything is read (issue 10.11).
+#[tokio::test]
+async fn an_output_folder_fails_before_the_export_starts() {
+    let db = crate::support::sample_db("outdir", 50).await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = crate::support::cli()
+        .arg("export")
+        .arg("-o")
+        .arg(dir.path())
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("it is a folder"), "{stderr}");
+    assert!(!stderr.contains("model=User"), "nothing was read: {stderr}");
+    assert!(crate::support::files_in(dir.path()).is_empty());
+}
