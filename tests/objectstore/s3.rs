@@ -48,7 +48,6 @@ extern "C" fn remove_root_at_exit() {
 /// the parts stored so far. `s3s-fs` has no ListMultipartUploads, so [`TestS3`] keeps this.
 type Uploads = Arc<Mutex<BTreeMap<String, PendingUpload>>>;
 
-#[derive(Clone)]
 struct PendingUpload {
     bucket: String,
     key: String,
@@ -85,6 +84,7 @@ impl S3Server {
             .unwrap_or_else(|error| panic!("create bucket {name}: {error}"));
         name
     }
+
     /// The environment the CLI needs to reach the server through `endpoint`.
     pub fn env_for(endpoint: &str) -> Vec<(&'static str, String)> {
         vec![
@@ -260,6 +260,8 @@ fn start() -> Result<S3Server, String> {
                 let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                 loop {
                     let Ok((socket, _)) = listener.accept().await else {
+                        // Out of file descriptors, say: wait instead of spinning.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
                         continue;
                     };
                     let connection = http
