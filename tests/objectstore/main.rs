@@ -1,7 +1,7 @@
-//! Integration tests of object-store locations: a real S3-compatible server (moto's, started on
-//! 127.0.0.1 by [`s3`]) and the throwaway PostgreSQL of the other test binaries. Round trips
-//! through `s3://`, `file://` and `memory://`; peak memory of a 50 MB upload; the server going
-//! away mid-upload, SIGTERM, a missing bucket, a wrong endpoint; retention; `verify`.
+//! Integration tests of object-store locations: a real S3-compatible server (s3s-fs, started in
+//! this process on 127.0.0.1 by [`s3`]) and the throwaway PostgreSQL of the other test binaries.
+//! Round trips through `s3://`, `file://` and `memory://`; peak memory of a 50 MB upload; the
+//! server going away mid-upload, SIGTERM, a missing bucket, a wrong endpoint; retention; `verify`.
 
 #[path = "../support/mod.rs"]
 mod support;

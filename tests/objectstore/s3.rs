@@ -1,69 +1,65 @@
-//! A real S3-compatible server for the tests: moto's server (`pip install "moto[server]"`, which
-//! `.ci/run` installs when missing) on 127.0.0.1 with a random port, one per test binary, stopped
-//! at exit. Also a TCP proxy that can "stop the server" mid-request, and helpers that look at the
-//! bucket directly (keys, pending multipart uploads) and measure a child's peak memory.
+//! A real S3-compatible server for the tests, in this process: s3s's file-system backend
+//! (`s3s-fs`, Rust, no Python) behind s3s's SigV4 checking, on 127.0.0.1 with a random port, one
+//! per test binary, on its own thread and tokio runtime, its files in a temporary folder removed
+//! at exit. Also a TCP proxy that can "stop the server" mid-request, helpers that look at the
+//! server's state (keys, pending multipart uploads) and a measure of a child's peak memory.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, OnceLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use cityforge_data::storage::{Location, StoreOptions};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, S3};
 use tokio_util::sync::CancellationToken;
 
-/// Access key the tests use (moto accepts any).
+/// Access key the tests use (the server checks every request's signature against it).
 pub const ACCESS_KEY: &str = "AKIACITYFORGETEST";
 /// Secret the tests use; no message may ever contain it.
 pub const SECRET_KEY: &str = "cityforge-test-secret-Zq8xV3nP";
 
 static NEXT_BUCKET: AtomicUsize = AtomicUsize::new(0);
 
-/// The moto server of this test binary.
+/// The S3 server of this test binary.
 pub struct S3Server {
     port: u16,
-    pid: i32,
+    root: PathBuf,
+    uploads: Uploads,
 }
 
-static SERVER_PID: AtomicI32 = AtomicI32::new(0);
+/// The server's folder, removed at exit.
+static ROOT: OnceLock<PathBuf> = OnceLock::new();
 
-extern "C" fn stop_server_at_exit() {
-    let pid = SERVER_PID.swap(0, Ordering::SeqCst);
-    if pid > 0 {
-        // SAFETY: signalling a child we started.
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-        }
+extern "C" fn remove_root_at_exit() {
+    if let Some(root) = ROOT.get() {
+        let _ = std::fs::remove_dir_all(root);
     }
 }
 
+/// Multipart uploads started and neither completed nor aborted, by upload id: bucket, key and
+/// the parts stored so far. `s3s-fs` has no ListMultipartUploads, so [`TestS3`] keeps this.
+type Uploads = Arc<Mutex<BTreeMap<String, PendingUpload>>>;
+
+struct PendingUpload {
+    bucket: String,
+    key: String,
+    parts: usize,
+}
+
 impl S3Server {
-    /// The server, started on first use (a failed start panics with what to install).
+    /// The server, started on first use.
     pub fn shared() -> &'static S3Server {
         static SERVER: OnceLock<S3Server> = OnceLock::new();
         SERVER.get_or_init(|| {
-            let mut last_error = String::new();
-            for _ in 0..3 {
-                match start_moto() {
-                    Ok(server) => {
-                        SERVER_PID.store(server.pid, Ordering::SeqCst);
-                        // SAFETY: registers a plain extern "C" fn that never unwinds.
-                        unsafe {
-                            libc::atexit(stop_server_at_exit);
-                        }
-                        return server;
-                    }
-                    Err(error) => last_error = error,
-                }
-            }
-            panic!(
-                "cannot start moto's S3 server ({last_error}); install it with \
-                 pip install \"moto[server]\" (.ci/run does)"
-            )
+            start().unwrap_or_else(|error| panic!("cannot start the S3 server: {error}"))
         })
     }
 
@@ -77,15 +73,15 @@ impl S3Server {
         self.port
     }
 
-    /// Creates a new, empty bucket named after `label`.
+    /// Creates a new, empty bucket named after `label` (a bucket is a folder of the backend).
     pub fn bucket(&self, label: &str) -> String {
         let name = format!(
             "cf-{label}-{}-{}",
             std::process::id(),
             NEXT_BUCKET.fetch_add(1, Ordering::SeqCst)
         );
-        let (status, body) = http(self.port, "PUT", &format!("/{name}"));
-        assert_eq!(status, 200, "create bucket {name}: {body}");
+        std::fs::create_dir(self.root.join(&name))
+            .unwrap_or_else(|error| panic!("create bucket {name}: {error}"));
         name
     }
 
@@ -186,28 +182,21 @@ impl S3Server {
 
     /// Keys and upload ids of the pending multipart uploads.
     pub fn pending_upload_ids(&self, bucket: &str) -> Vec<(String, String)> {
-        let (status, body) = http(self.port, "GET", &format!("/{bucket}?uploads"));
-        assert_eq!(status, 200, "list uploads: {body}");
-        body.split("<Upload>")
-            .skip(1)
-            .filter_map(|upload| Some((element(upload, "Key")?, element(upload, "UploadId")?)))
+        let uploads = self.uploads.lock().unwrap();
+        uploads
+            .iter()
+            .filter(|(_, upload)| upload.bucket == bucket)
+            .map(|(id, upload)| (upload.key.clone(), id.clone()))
             .collect()
     }
 
     /// Parts stored so far by a pending multipart upload.
     pub fn uploaded_parts(&self, bucket: &str, key: &str, upload_id: &str) -> usize {
-        let (status, body) = http(
-            self.port,
-            "GET",
-            &format!(
-                "/{bucket}/{key}?uploadId={}",
-                url::form_urlencoded::byte_serialize(upload_id.as_bytes()).collect::<String>()
-            ),
-        );
-        if status != 200 {
-            return 0;
-        }
-        body.matches("<Part>").count()
+        let uploads = self.uploads.lock().unwrap();
+        uploads
+            .get(upload_id)
+            .filter(|upload| upload.bucket == bucket && upload.key == key)
+            .map_or(0, |upload| upload.parts)
     }
 }
 
@@ -223,128 +212,232 @@ pub fn configure_endpoint(command: &mut Command, endpoint: &str) {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn moto_command(port: u16) -> Command {
-    let port = port.to_string();
-    let on_path = |name: &str| {
-        std::env::var_os("PATH")
-            .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
-            .unwrap_or(false)
-    };
-    let mut command = if on_path("moto_server") {
-        Command::new("moto_server")
-    } else {
-        let mut command = Command::new("python3");
-        command.args(["-m", "moto.server"]);
-        command
-    };
-    command.args(["-H", "127.0.0.1", "-p", &port]);
-    command
-}
-
-fn start_moto() -> Result<S3Server, String> {
-    let port = free_port();
-    let log = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
-    let mut command = moto_command(port);
-    command
-        .stdin(Stdio::null())
-        .stdout(log.reopen().map_err(|e| e.to_string())?)
-        .stderr(log.reopen().map_err(|e| e.to_string())?)
-        .current_dir(std::env::temp_dir());
-    die_with_parent(&mut command);
-    let pid = spawn_kept(command).map_err(|e| format!("cannot run moto: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            let (status, _) = http(port, "GET", "/");
-            if status == 200 {
-                return Ok(S3Server { port, pid });
-            }
-        }
-        let exited = unsafe { libc::kill(pid, 0) } != 0;
-        if exited || Instant::now() > deadline {
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-            }
-            let mut text = String::new();
-            let _ = log.reopen().map(|mut f| f.read_to_string(&mut text));
-            return Err(format!("moto did not come up on port {port}: {text}"));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The child gets SIGTERM when the thread that spawned it ends (see [`spawn_kept`]).
-fn die_with_parent(command: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: prctl and getppid are async-signal-safe.
+/// Starts the server on a thread of its own, with its own runtime, so that it outlives every
+/// test's runtime.
+fn start() -> Result<S3Server, String> {
+    let root = tempfile::Builder::new()
+        .prefix("cityforge-s3-")
+        .tempdir()
+        .map_err(|e| format!("temporary folder: {e}"))?
+        .keep();
+    let _ = ROOT.set(root.clone());
+    // SAFETY: registers a plain extern "C" fn that never unwinds.
     unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
+        libc::atexit(remove_root_at_exit);
+    }
+    let backend =
+        s3s_fs::FileSystem::new(&root).map_err(|e| format!("file-system backend: {e:?}"))?;
+    let uploads = Uploads::default();
+    let service = {
+        let mut builder = s3s::service::S3ServiceBuilder::new(TestS3 {
+            fs: backend,
+            root: root.clone(),
+            uploads: uploads.clone(),
         });
-    }
-}
-
-/// Spawns from a thread that waits for the child, so `PR_SET_PDEATHSIG` fires only when the child
-/// is gone or the test process dies.
-fn spawn_kept(mut command: Command) -> std::io::Result<i32> {
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || match command.spawn() {
-        Ok(mut child) => {
-            let _ = sender.send(Ok(child.id() as i32));
-            let _ = child.wait();
-        }
-        Err(error) => {
-            let _ = sender.send(Err(error));
-        }
-    });
-    receiver
-        .recv()
-        .map_err(|_| std::io::Error::other("the spawning thread died"))?
-}
-
-/// The text of the first `<name>` element in `xml`.
-fn element(xml: &str, name: &str) -> Option<String> {
-    let open = format!("<{name}>");
-    let start = xml.find(&open)? + open.len();
-    let end = start + xml[start..].find(&format!("</{name}>"))?;
-    Some(xml[start..end].to_owned())
-}
-
-/// A plain HTTP/1.0 request without a body or signature (moto accepts those); status and body.
-pub fn http(port: u16, method: &str, path: &str) -> (u16, String) {
-    let mut stream = match TcpStream::connect(("127.0.0.1", port)) {
-        Ok(stream) => stream,
-        Err(error) => return (0, error.to_string()),
+        builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        builder.build()
     };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let request =
-        format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return (0, "write failed".to_owned());
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| format!("bind: {e}"))?
+        .port();
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("bind: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("s3-server")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    std::thread::Builder::new()
+        .name("s3-server".to_owned())
+        .spawn(move || {
+            runtime.block_on(async move {
+                use hyper_util::rt::{TokioExecutor, TokioIo};
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                loop {
+                    let Ok((socket, _)) = listener.accept().await else {
+                        // Out of file descriptors, say: wait instead of spinning.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    };
+                    let connection = http
+                        .serve_connection(TokioIo::new(socket), service.clone())
+                        .into_owned();
+                    tokio::spawn(async move {
+                        let _ = connection.await;
+                    });
+                }
+            })
+        })
+        .map_err(|e| format!("thread: {e}"))?;
+    Ok(S3Server {
+        port,
+        root,
+        uploads,
+    })
+}
+
+/// `s3s-fs` plus what it lacks and S3 does: the bookkeeping of pending multipart uploads
+/// (ListMultipartUploads) and `NoSuchBucket` for a write into a bucket that does not exist
+/// (`s3s-fs` would create the folder). Every other operation goes to `s3s-fs` unchanged.
+struct TestS3 {
+    fs: s3s_fs::FileSystem,
+    root: PathBuf,
+    uploads: Uploads,
+}
+
+impl TestS3 {
+    fn require_bucket(&self, bucket: &str) -> S3Result<()> {
+        let valid = !bucket.is_empty() && !bucket.contains(['/', '.']);
+        if valid && self.root.join(bucket).is_dir() {
+            Ok(())
+        } else {
+            Err(s3s::s3_error!(NoSuchBucket))
+        }
     }
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+}
+
+#[async_trait::async_trait]
+impl S3 for TestS3 {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.fs.create_bucket(req).await
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.fs.head_bucket(req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.fs.get_bucket_location(req).await
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        self.fs.list_objects(req).await
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        self.fs.list_objects_v2(req).await
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        self.fs.get_object(req).await
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.fs.head_object(req).await
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        self.fs.put_object(req).await
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        self.fs.copy_object(req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.fs.delete_object(req).await
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        self.fs.delete_objects(req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let response = self.fs.create_multipart_upload(req).await?;
+        if let Some(id) = &response.output.upload_id {
+            let upload = PendingUpload {
+                bucket,
+                key,
+                parts: 0,
+            };
+            self.uploads.lock().unwrap().insert(id.clone(), upload);
+        }
+        Ok(response)
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let id = req.input.upload_id.clone();
+        let response = self.fs.upload_part(req).await?;
+        if let Some(upload) = self.uploads.lock().unwrap().get_mut(&id) {
+            upload.parts += 1;
+        }
+        Ok(response)
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        self.fs.list_parts(req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let id = req.input.upload_id.clone();
+        let response = self.fs.complete_multipart_upload(req).await?;
+        self.uploads.lock().unwrap().remove(&id);
+        Ok(response)
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let id = req.input.upload_id.clone();
+        let response = self.fs.abort_multipart_upload(req).await?;
+        self.uploads.lock().unwrap().remove(&id);
+        Ok(response)
+    }
 }
 
 /// A TCP proxy in front of the server that stops (closes its port and every connection) once
@@ -440,73 +533,63 @@ pub struct Measured {
     pub code: Option<i32>,
     /// Standard error.
     pub stderr: String,
-    /// Peak resident set size in bytes (`ru_maxrss`).
+    /// Peak resident set size in bytes (`VmHWM`, see [`run_measured`]).
     pub max_rss: u64,
     /// Wall time.
     pub elapsed: Duration,
 }
 
-/// Forks and execs its arguments, waits with `wait4` and writes the child's `ru_maxrss` (KiB) to
-/// the file named first; exits as the child did.
-const TRAMPOLINE: &str = r#"
-import os, sys
-pid = os.fork()
-if pid == 0:
-    try:
-        os.execvp(sys.argv[2], sys.argv[2:])
-    finally:
-        os._exit(127)
-_, status, usage = os.wait4(pid, 0)
-with open(sys.argv[1], "w") as f:
-    f.write(str(usage.ru_maxrss))
-code = os.waitstatus_to_exitcode(status)
-sys.exit(code if code >= 0 else 128 - code)
-"#;
+/// How often [`run_measured`] reads the child's high-water mark.
+const RSS_POLL: Duration = Duration::from_millis(2);
 
-/// Runs a command to the end and measures its peak RSS: `ru_maxrss` from `wait4` on the child.
+/// Runs a command to the end and measures its peak RSS: `VmHWM` of `/proc/<pid>/status`, read
+/// every [`RSS_POLL`] until the child exits.
 ///
-/// The child is started by a small Python trampoline rather than by this process: at `execve`,
-/// Linux records the *old* address space's high-water mark in the new program's `ru_maxrss`,
-/// and a child spawned directly from the test process (vfork) would report the test process's
-/// own peak (hundreds of MiB after a sample load) instead of the CLI's.
-pub fn run_measured(command: Command) -> Measured {
-    let report = tempfile::NamedTempFile::new().unwrap();
-    let mut wrapper = Command::new("python3");
-    wrapper
-        .arg("-c")
-        .arg(TRAMPOLINE)
-        .arg(report.path())
-        .arg(command.get_program())
-        .args(command.get_args())
+/// Not `ru_maxrss` from `wait4`: the child is spawned from the test process (vfork), and at
+/// `execve` Linux records the *old* address space's high-water mark in the new program's
+/// `ru_maxrss`, i.e. the test process's own peak (hundreds of MiB after a sample load) instead of
+/// the CLI's. `VmHWM` belongs to the address space the CLI gets at `execve` (done when `spawn`
+/// returns), so it is the CLI's alone. It only grows, so the last reading is the peak up to
+/// [`RSS_POLL`] before exit; the CLI's memory is bounded while it streams, not at its end.
+pub fn run_measured(mut command: Command) -> Measured {
+    command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for (key, value) in command.get_envs() {
-        match value {
-            Some(value) => wrapper.env(key, value),
-            None => wrapper.env_remove(key),
-        };
-    }
-    if let Some(dir) = command.get_current_dir() {
-        wrapper.current_dir(dir);
-    }
     let started = Instant::now();
-    let mut child = wrapper.spawn().expect("spawn python3 and the CLI");
+    let mut child = command.spawn().expect("spawn the CLI");
     let outputs = collect_output(&mut child);
-    let status = child.wait().unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut max_rss = 0;
+    let status = loop {
+        // Read before checking for exit, so that the last reading is as late as possible.
+        if let Some(kib) = std::fs::read_to_string(&status_file)
+            .ok()
+            .as_deref()
+            .and_then(vm_hwm_kib)
+        {
+            max_rss = max_rss.max(kib * 1024);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(RSS_POLL);
+    };
     let elapsed = started.elapsed();
     let (_, stderr) = outputs.join().unwrap();
-    let kib: u64 = std::fs::read_to_string(report.path())
-        .unwrap_or_default()
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("no ru_maxrss from the trampoline: {stderr}"));
+    assert!(max_rss > 0, "no VmHWM was ever read for the CLI: {stderr}");
     Measured {
         code: status.code(),
         stderr,
-        max_rss: kib * 1024,
+        max_rss,
         elapsed,
     }
+}
+
+/// `VmHWM` in KiB from the text of `/proc/<pid>/status` (absent once the process has exited).
+fn vm_hwm_kib(status: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Reads a child's stdout and stderr on threads; join for the texts.
