@@ -26,9 +26,10 @@ pub fn write_value(
 ) -> Result<(), FormatError> {
     if array {
         let mut reader = ArrayReader::new(cell)?;
-        // A JSON array would lose other lower bounds, and cannot tell a json array's dimensions
-        // from elements that are JSON arrays themselves.
-        if reader.lower.iter().any(|&lower| lower != 1) || (repr.is_json() && reader.dims.len() > 1)
+        // A JSON array would lose other lower bounds, cannot tell a json array's dimensions
+        // from elements that are JSON arrays themselves, nor a JSON null element from a NULL one.
+        if reader.lower.iter().any(|&lower| lower != 1)
+            || (repr.is_json() && (reader.dims.len() > 1 || has_json_null(cell)?))
         {
             return write_bounded_array(out, repr, &mut reader, zone);
         }
@@ -340,8 +341,23 @@ impl<'a> ArrayReader<'a> {
     }
 }
 
+/// Whether a json/jsonb array holds an element that is JSON `null` (not an SQL NULL).
+fn has_json_null(cell: &[u8]) -> Result<bool, FormatError> {
+    let mut reader = ArrayReader::new(cell)?;
+    let count: usize = reader.dims.iter().product();
+    for _ in 0..count {
+        if reader
+            .next_element()?
+            .is_some_and(|e| e.trim_ascii() == b"null")
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// An array whose lower bounds are not 1 (`'[0:2]={1,2,3}'`), or a json/jsonb array of more than
-/// one dimension: a JSON array would lose its shape, so it is written as a string holding
+/// one dimension or with a JSON null element: a JSON array would lose its shape or that null, so it is written as a string holding
 /// PostgreSQL's array literal, which the array column reads back as it was.
 fn write_bounded_array(
     out: &mut Vec<u8>,

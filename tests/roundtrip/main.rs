@@ -254,6 +254,8 @@ fn values_that_did_not_restore_before() {
         ("jbn", "null".into()),
         ("ia", "[0:2]={1,2,3}".into()),
         ("ja", r#"{{"[1]","{\"a\": 2}"},{"3","null"}}"#.into()),
+        // Found by the long property run: a JSON null element is not a NULL element.
+        ("ja", r#"{"null",NULL,"[null]"}"#.into()),
         ("ja", format!("{{\"{}\"}}", deep(300).replace('"', "\\\""))),
     ];
     let width = harness.columns.len();
