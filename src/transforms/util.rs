@@ -293,7 +293,7 @@ mod tests {
             (Repr::Tagged, b"j[1]", Err("JSON")),
             (Repr::Tagged, b"", Err("not a valid")),
             (Repr::Text, b"\xff", Err("UTF-8")),
-            (Repr::Int4, b"\0\0\0\x01", Err("Int4")),
+            (Repr::Int4, b"\0\0\0\x01", Err("integer")),
         ];
         for (repr, cell, expected) in cases {
             match (cell_text(*repr, cell), expected) {
