@@ -344,7 +344,12 @@ impl<'a> ArrayReader<'a> {
 /// Whether a json/jsonb array holds an element that is JSON `null` (not an SQL NULL).
 fn has_json_null(cell: &[u8]) -> Result<bool, FormatError> {
     let mut reader = ArrayReader::new(cell)?;
-    let count: usize = reader.dims.iter().product();
+    // An empty array has no dimensions (and no elements).
+    let count: usize = if reader.dims.is_empty() {
+        0
+    } else {
+        reader.dims.iter().product()
+    };
     for _ in 0..count {
         if reader
             .next_element()?

@@ -256,6 +256,7 @@ fn values_that_did_not_restore_before() {
         ("ja", r#"{{"[1]","{\"a\": 2}"},{"3","null"}}"#.into()),
         // Found by the long property run: a JSON null element is not a NULL element.
         ("ja", r#"{"null",NULL,"[null]"}"#.into()),
+        ("ja", "{}".into()),
         ("ja", format!("{{\"{}\"}}", deep(300).replace('"', "\\\""))),
     ];
     let width = harness.columns.len();
