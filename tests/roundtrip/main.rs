@@ -3,8 +3,9 @@
 //! PostgreSQL through a pipeline, and the target's rows equal the source's, column by column, as
 //! PostgreSQL's own text. A failure prints the shrunk rows and the first differing value.
 //!
-//! `CITYFORGE_ROUNDTRIP_CASES` sets the number of generated cases (default 12, for CI); a long
-//! run: `CITYFORGE_ROUNDTRIP_CASES=500 cargo test --release --test roundtrip`.
+//! `CITYFORGE_ROUNDTRIP_CASES` sets the number of generated cases (default 12, for CI, from a fixed
+//! seed); a long run explores new values: `CITYFORGE_ROUNDTRIP_SEED=random
+//! CITYFORGE_ROUNDTRIP_CASES=500 cargo test --release --test roundtrip`.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -218,6 +219,13 @@ fn every_value_of_every_type_round_trips_through_every_path() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(200),
         failure_persistence: None,
+        // CI runs a fixed seed, so a green run stays green; CITYFORGE_ROUNDTRIP_SEED=random (or a
+        // number) explores other values, as long runs should.
+        rng_seed: match std::env::var("CITYFORGE_ROUNDTRIP_SEED").as_deref() {
+            Ok("random") => proptest::test_runner::RngSeed::Random,
+            Ok(seed) => proptest::test_runner::RngSeed::Fixed(seed.parse().unwrap_or(20261202)),
+            Err(_) => proptest::test_runner::RngSeed::Fixed(20261202),
+        },
         ..Config::default()
     });
     let strategy = proptest::collection::vec(values::row(&harness.columns), 1..5);
