@@ -218,6 +218,18 @@ pub enum ModeConfig {
     Clean,
 }
 
+impl From<ModeConfig> for crate::sinks::postgres::ImportMode {
+    fn from(mode: ModeConfig) -> Self {
+        use crate::sinks::postgres::ImportMode;
+        match mode {
+            ModeConfig::Skip => ImportMode::Skip,
+            ModeConfig::Replace => ImportMode::Replace,
+            ModeConfig::Merge => ImportMode::Merge,
+            ModeConfig::Clean => ImportMode::Clean,
+        }
+    }
+}
+
 /// `[policy]`: with `strict = true`, every column of every selected model must be transformed or
 /// listed under `keep`, so a new column never leaks into staging unclassified.
 #[derive(Debug, Default, Deserialize)]

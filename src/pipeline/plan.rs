@@ -281,9 +281,9 @@ pub async fn plan(file: &PipelineFile, options: RunOptions) -> Result<String> {
             SinkConfig::Postgres(c) => {
                 let _ = writeln!(
                     out,
-                    "  PostgreSQL {} (mode {:?})",
+                    "  PostgreSQL {} (mode {})",
                     crate::pg::mask_url(&c.url),
-                    c.mode
+                    ImportMode::from(c.mode)
                 );
             }
         }
@@ -459,12 +459,7 @@ async fn open_sink(
                 PostgresSink::open(
                     &settings,
                     PostgresSinkOptions {
-                        mode: match c.mode {
-                            ModeConfig::Skip => ImportMode::Skip,
-                            ModeConfig::Replace => ImportMode::Replace,
-                            ModeConfig::Merge => ImportMode::Merge,
-                            ModeConfig::Clean => ImportMode::Clean,
-                        },
+                        mode: c.mode.into(),
                         schemas: c.schemas.clone(),
                         naming: Naming::Detect,
                         include: c.include.clone(),

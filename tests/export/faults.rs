@@ -2,10 +2,10 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use crate::support::{
-    admin, cli, files_in, lock_table, sample_db, wait_for_blocked_backend, TestDb,
+    admin, cli, files_in, lock_table, sample_db, wait_for_blocked_backend, Cli, CliChild, TestDb,
 };
 
 fn stderr(output: &Output) -> String {
@@ -160,7 +160,7 @@ async fn output_folder_missing_or_not_writable() {
         let mut command = std::process::Command::new(&copy);
         command.uid(65534).gid(65534).current_dir("/");
         std::mem::forget(bin);
-        command
+        Cli::new(command)
     } else {
         std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o555))
             .unwrap();
@@ -270,7 +270,7 @@ async fn a_full_disk_fails_the_export_and_leaves_nothing() {
 pub(crate) async fn blocked_export(
     db: &TestDb,
     dir: &Path,
-) -> (Child, tokio_postgres::Client, i32) {
+) -> (CliChild, tokio_postgres::Client, i32) {
     let locker = lock_table(db, "token_blacklist").await;
     let child = cli()
         .current_dir(dir)
@@ -284,7 +284,7 @@ pub(crate) async fn blocked_export(
     (child, locker, pid)
 }
 
-fn finish(child: Child) -> Output {
+fn finish(child: CliChild) -> Output {
     child.wait_with_output().unwrap()
 }
 

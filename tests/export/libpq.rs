@@ -2,9 +2,9 @@
 //! PGPASSFILE, `application_name` in `pg_stat_activity`, and the documented precedence
 //! flags > URL > PG* > POSTGRES_*.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-use crate::support::{admin, cli, fresh_db, lock_table, sample_db, TestDb};
+use crate::support::{admin, cli, fresh_db, lock_table, sample_db, Cli, TestDb};
 
 /// The parts of a test database's URL.
 struct Parts {
@@ -25,7 +25,7 @@ fn parts(db: &TestDb) -> Parts {
 }
 
 /// `command` with the PG* variables pointing at `db`.
-fn with_pg_env(mut command: Command, db: &TestDb) -> Command {
+fn with_pg_env(mut command: Cli, db: &TestDb) -> Cli {
     let p = parts(db);
     command
         .env("PGHOST", &p.host)
@@ -36,7 +36,7 @@ fn with_pg_env(mut command: Command, db: &TestDb) -> Command {
     command
 }
 
-fn export_to_stdout() -> Command {
+fn export_to_stdout() -> Cli {
     let mut command = cli();
     command.args(["export", "-o", "-", "--naming", "auto"]);
     command

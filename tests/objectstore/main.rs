@@ -14,7 +14,7 @@ mod roundtrip;
 mod s3;
 mod verify;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use support::{cli, TestDb};
 use tokio::sync::OnceCell;
@@ -40,7 +40,7 @@ pub async fn table_counts(db: &TestDb) -> Vec<(String, i64)> {
 }
 
 /// The CLI pointed at the shared S3 server.
-pub fn cli_s3() -> Command {
+pub fn cli_s3() -> support::Cli {
     let mut command = cli();
     s3::S3Server::shared().configure(&mut command);
     command

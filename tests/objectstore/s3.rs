@@ -551,7 +551,7 @@ const RSS_POLL: Duration = Duration::from_millis(2);
 /// the CLI's. `VmHWM` belongs to the address space the CLI gets at `execve` (done when `spawn`
 /// returns), so it is the CLI's alone. It only grows, so the last reading is the peak up to
 /// [`RSS_POLL`] before exit; the CLI's memory is bounded while it streams, not at its end.
-pub fn run_measured(mut command: Command) -> Measured {
+pub fn run_measured(mut command: crate::support::Cli) -> Measured {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -577,6 +577,9 @@ pub fn run_measured(mut command: Command) -> Measured {
     };
     let elapsed = started.elapsed();
     let (_, stderr) = outputs.join().unwrap();
+    if let Some(leak) = crate::support::debug_formatting(&stderr) {
+        panic!("the CLI printed Rust debug formatting ({leak}):\n{stderr}");
+    }
     assert!(max_rss > 0, "no VmHWM was ever read for the CLI: {stderr}");
     Measured {
         code: status.code(),

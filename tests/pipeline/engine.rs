@@ -393,7 +393,7 @@ async fn dry_run_prints_the_plan_and_moves_nothing() {
         "User",
         "email on email",
         "export file out.json",
-        "mode Clean",
+        "mode clean",
         "nothing was read or written",
     ] {
         assert!(plan.contains(part), "{plan} lacks {part}");

@@ -10,6 +10,10 @@ use cityforge_data::local_pg::LocalPg;
 use cityforge_data::pg::ConnectionSettings;
 use tokio_postgres::Client;
 
+mod process;
+#[allow(unused_imports)]
+pub use process::{audit, debug_formatting, Cli, CliChild};
+
 static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
 
 /// A database created for one test.
@@ -131,15 +135,15 @@ pub const DATABASE_VARIABLES: [&str; 19] = [
 
 /// The CLI binary as a command, with no database variables inherited and no ~/.pgpass read
 /// (PGPASSFILE names a file that does not exist), so the developer's environment cannot leak
-/// into a test.
-pub fn cli() -> std::process::Command {
+/// into a test. Its output is audited for Rust debug formatting ([`Cli`]).
+pub fn cli() -> Cli {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cityforge-data"));
     for var in DATABASE_VARIABLES {
         command.env_remove(var);
     }
     command.env("PGPASSFILE", "/nonexistent/cityforge-data-tests/pgpass");
     command.stdin(std::process::Stdio::null());
-    command
+    Cli::new(command)
 }
 
 /// Row count of a table.
