@@ -33,6 +33,9 @@ pub enum PipelineError {
         /// The variables.
         vars: Vec<UnsetVar>,
     },
+    /// Several problems, each on its own line.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<PipelineError>),
     /// The file cannot be read.
     #[error("cannot read pipeline file {file}: {reason}")]
     Io {
@@ -254,6 +257,26 @@ pub struct PipelineFile {
     pub config: PipelineConfig,
     /// Variables with no value and no default (an error at run time).
     pub unset: Vec<UnsetVar>,
+}
+
+impl PipelineError {
+    /// `Ok` when `errors` is empty, else the one error or all of them.
+    pub fn all(errors: Vec<PipelineError>) -> Result<(), PipelineError> {
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(PipelineError::from_many(errors))
+        }
+    }
+
+    /// The one error, or all of them (`errors` is not empty).
+    pub fn from_many(mut errors: Vec<PipelineError>) -> PipelineError {
+        if errors.len() == 1 {
+            errors.remove(0)
+        } else {
+            PipelineError::Several(errors)
+        }
+    }
 }
 
 impl PipelineFile {

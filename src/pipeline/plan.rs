@@ -48,22 +48,28 @@ fn naming(config: Option<NamingConfig>) -> Naming {
     }
 }
 
-/// Checks that need no I/O: transform options, sink options.
+/// Checks that need no I/O: transform options, sink options. Every problem is reported, not only
+/// the first.
 pub fn validate(file: &PipelineFile, options: RunOptions) -> Result<(), PipelineError> {
+    PipelineError::all(validation_errors(file, options))
+}
+
+fn validation_errors(file: &PipelineFile, options: RunOptions) -> Vec<PipelineError> {
+    let mut errors = Vec::new();
     for transform in &file.config.transforms {
-        transform
-            .get_ref()
-            .validate()
-            .map_err(|e| file.error_at(transform.span(), e.to_string()))?;
+        if let Err(e) = transform.get_ref().validate() {
+            errors.push(file.error_at(transform.span(), e.to_string()));
+        }
     }
     if file.config.sinks.is_empty() {
-        return Err(file.error_at(0..0, "the pipeline has no [[sinks]]"));
+        errors.push(file.error_at(0..0, "the pipeline has no [[sinks]]"));
     }
     for sink in &file.config.sinks {
         if let SinkConfig::ExportFile(config) = sink.get_ref() {
             if config.keep_last.is_some() || config.keep_days.is_some() {
-                check_retention_pattern(&config.location)
-                    .map_err(|e| file.error_at(sink.span(), e.to_string()))?;
+                if let Err(e) = check_retention_pattern(&config.location) {
+                    errors.push(file.error_at(sink.span(), e.to_string()));
+                }
             }
         }
         if let SinkConfig::Postgres(config) = sink.get_ref() {
@@ -71,7 +77,7 @@ pub fn validate(file: &PipelineFile, options: RunOptions) -> Result<(), Pipeline
                 && !options.yes
                 && config.confirm.as_deref() != Some(CONFIRMATION)
             {
-                return Err(file.error_at(
+                errors.push(file.error_at(
                     sink.span(),
                     format!(
                         "a postgres sink in clean mode deletes data: add confirm = \"{CONFIRMATION}\" \
@@ -81,7 +87,7 @@ pub fn validate(file: &PipelineFile, options: RunOptions) -> Result<(), Pipeline
             }
         }
     }
-    Ok(())
+    errors
 }
 
 /// Models the source selects: its include/exclude plus `exclude_models` transforms.
@@ -99,18 +105,25 @@ fn source_selection(file: &PipelineFile) -> (Option<Vec<String>>, Vec<String>) {
 }
 
 /// Checks against the source's catalog (after selection): models and columns exist, transforms
-/// fit their columns, filters are on unreferenced models, and the strict policy holds.
+/// fit their columns, filters are on unreferenced models, and the strict policy holds. Every
+/// problem is reported, not only the first.
 pub fn check_catalog(file: &PipelineFile, catalog: &Catalog) -> Result<(), PipelineError> {
+    PipelineError::all(catalog_errors(file, catalog))
+}
+
+fn catalog_errors(file: &PipelineFile, catalog: &Catalog) -> Vec<PipelineError> {
+    let mut errors = Vec::new();
     for transform in &file.config.transforms {
-        transform
-            .get_ref()
-            .check_catalog(&catalog.tables)
-            .map_err(|e| file.error_at(transform.span(), e.to_string()))?;
+        if let Err(e) = transform.get_ref().check_catalog(&catalog.tables) {
+            errors.push(file.error_at(transform.span(), e.to_string()));
+        }
     }
     if file.config.policy.strict {
-        check_policy(file, catalog)?;
+        if let Err(e) = check_policy(file, catalog) {
+            errors.push(e);
+        }
     }
-    Ok(())
+    errors
 }
 
 /// The strict policy: every column transformed or kept; otherwise list every unclassified column
@@ -175,22 +188,46 @@ fn check_policy(file: &PipelineFile, catalog: &Catalog) -> Result<(), PipelineEr
     Err(file.error_at(0..0, message))
 }
 
-/// Reads the source's catalog (read-only) and runs every check: `check --connect`.
+/// Reads the source's catalog (read-only) and runs every check: `check --connect`. Every problem
+/// is reported: those in the file, and those against the catalog when the source can be read.
 pub async fn check_connected(file: &PipelineFile, options: RunOptions) -> Result<Catalog> {
-    file.require_variables()?;
-    validate(file, options)?;
+    let mut errors = validation_errors(file, options);
+    if let Err(unset) = file.require_variables() {
+        // The source's URL may be among the unset variables: report what the file shows.
+        errors.insert(0, unset);
+        return Err(PipelineError::from_many(errors).into());
+    }
     let SourceConfig::Postgres(config) = file.config.source.get_ref() else {
         // An export file has no catalog before it is read: the file checks are all there is.
+        PipelineError::all(errors)?;
         return Ok(Catalog {
             tables: Vec::new(),
             naming: Naming::Auto,
             unknown_to_preset: Vec::new(),
         });
     };
-    let settings = source_settings(config.url.as_deref())?;
-    let source = PostgresSource::open(&settings, postgres_source_options(file)?).await?;
+    let opened: Result<PostgresSource> = async {
+        let settings = source_settings(config.url.as_deref())?;
+        Ok(PostgresSource::open(&settings, postgres_source_options(file)?).await?)
+    }
+    .await;
+    let source = match opened {
+        Ok(source) => source,
+        Err(error) if errors.is_empty() => return Err(error),
+        Err(error) => {
+            errors.push(file.error_at(
+                file.config.source.span(),
+                format!(
+                    "cannot read the source's catalog: {}",
+                    crate::pg::error_chain(&error)
+                ),
+            ));
+            return Err(PipelineError::from_many(errors).into());
+        }
+    };
     let catalog = source.catalog().clone();
-    check_catalog(file, &catalog)?;
+    errors.extend(catalog_errors(file, &catalog));
+    PipelineError::all(errors)?;
     Ok(catalog)
 }
 

@@ -90,6 +90,62 @@ fn check_reports_every_failing_file() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("good.toml: ok"));
 }
 
+/// One file with several problems: `check` names every one, each at its line, and `check
+/// --connect` adds every problem against the catalog (issue 10.7).
+#[tokio::test]
+async fn check_reports_every_problem_of_a_file() {
+    let db = sample_db("every_problem", 200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_pipeline(
+        dir.path(),
+        "many.toml",
+        &format!(
+            "[source]\ntype = \"postgres\"\nurl = \"{}\"\n\n\
+             [[transforms]]\ntype = \"hash\"\nmodel = \"User\"\ncolumns = [\"last_name\"]\nsecret = \"${{CF_SECRET:-x}}\"\nlength = 8\n\n\
+             [[transforms]]\ntype = \"email\"\nmodel = \"Nobody\"\ncolumns = [\"email\"]\nsecret = \"${{CF_SECRET:-x}}\"\n\n\
+             [[transforms]]\ntype = \"truncate\"\nmodel = \"User\"\ncolumns = [\"id\"]\nmax = 3\n\n\
+             [[sinks]]\ntype = \"export_file\"\nlocation = \"fixed.json\"\nkeep_last = 2\n\n\
+             [[sinks]]\ntype = \"postgres\"\nurl = \"postgres://h/db\"\nmode = \"clean\"\n\n\
+             [policy]\nstrict = true\n",
+            db.url
+        ),
+    );
+    let path = file.to_str().unwrap();
+    let in_file = [
+        ("many.toml:5:1:", "length"),
+        ("many.toml:24:1:", "{timestamp}"),
+        ("many.toml:29:1:", "confirm = \"DELETE ALL DATA\""),
+    ];
+    let output = run_cli(&["check", path], &[], dir.path());
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    for (position, word) in in_file {
+        let line = message
+            .lines()
+            .find(|line| line.contains(position))
+            .unwrap_or_else(|| panic!("{message} lacks {position}"));
+        assert!(line.contains(word), "{line} lacks {word}");
+    }
+    let against_catalog = [
+        ("many.toml:12:1:", "Nobody"),
+        ("many.toml:18:1:", "id"),
+        ("many.toml:1:1:", "strict policy"),
+    ];
+    for (position, _) in against_catalog {
+        assert!(!message.contains(position), "{message}: without --connect");
+    }
+    let output = run_cli(&["check", "--connect", path], &[], dir.path());
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    for (position, word) in in_file.into_iter().chain(against_catalog) {
+        let line = message
+            .lines()
+            .find(|line| line.contains(position))
+            .unwrap_or_else(|| panic!("{message} lacks {position}"));
+        assert!(line.contains(word), "{line} lacks {word}");
+    }
+}
+
 #[tokio::test]
 async fn unset_variables_are_listed_by_check_and_fatal_for_run() {
     let dir = tempfile::tempdir().unwrap();
