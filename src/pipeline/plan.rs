@@ -208,7 +208,7 @@ pub async fn check_connected(file: &PipelineFile, options: RunOptions) -> Result
     };
     let opened: Result<PostgresSource> = async {
         let settings = source_settings(config.url.as_deref())?;
-        Ok(PostgresSource::open(&settings, postgres_source_options(file)?).await?)
+        PostgresSource::open(&settings, postgres_source_options(file)?).await
     }
     .await;
     let source = match opened {

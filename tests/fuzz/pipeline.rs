@@ -323,6 +323,15 @@ fn check_error(error: &PipelineError, text: &str) -> String {
             "unset".to_owned()
         }
         PipelineError::Io { .. } => "io".to_owned(),
+        PipelineError::Several(errors) => {
+            assert!(
+                errors.len() >= 2,
+                "several errors, but {}: {shown}",
+                errors.len()
+            );
+            let each: Vec<String> = errors.iter().map(|e| check_error(e, text)).collect();
+            format!("several: {}", each.join(" | "))
+        }
     }
 }
 
