@@ -15,6 +15,7 @@ fn environment(name: &str) -> Option<String> {
 /// Runs a pipeline file (or prints its plan with `--dry-run`).
 pub async fn run(args: RunArgs, cancel: &CancellationToken, show_progress: bool) -> Result<()> {
     let file = PipelineFile::load(&args.file, &environment)?;
+    file.warn_literal_secrets();
     if args.dry_run {
         // A dry run deletes nothing, so a clean sink's missing confirm does not stop the plan.
         let text = plan::plan(&file, RunOptions { yes: true }).await?;
@@ -67,6 +68,7 @@ pub async fn check(args: CheckArgs) -> Result<()> {
 /// Checks one file as `run` would take it (without `--yes`: a clean sink needs its `confirm`).
 async fn check_one(path: &std::path::Path, connect: bool) -> Result<()> {
     let file = PipelineFile::load(path, &environment)?;
+    file.warn_literal_secrets();
     if connect {
         // As `run` takes it without --yes: a clean sink needs its confirm.
         plan::check_connected(&file, RunOptions { yes: false }).await?;

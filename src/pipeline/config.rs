@@ -257,6 +257,8 @@ pub struct PipelineFile {
     pub config: PipelineConfig,
     /// Variables with no value and no default (an error at run time).
     pub unset: Vec<UnsetVar>,
+    /// Secrets written as plain text rather than `${VAR}` (a warning).
+    pub literal_secrets: Vec<super::secrets::LiteralSecret>,
 }
 
 impl PipelineError {
@@ -324,6 +326,7 @@ impl PipelineFile {
             text,
             config,
             unset,
+            literal_secrets: super::secrets::literal_secrets(raw),
         })
     }
 
@@ -339,6 +342,21 @@ impl PipelineFile {
             line,
             column,
             message: message.into(),
+        }
+    }
+
+    /// Logs a warning for each secret written in the file as plain text.
+    pub fn warn_literal_secrets(&self) {
+        for secret in &self.literal_secrets {
+            tracing::warn!(
+                "{}:{}:{}: {} is written in the file as plain text: anyone who can read the file \
+                 can read it (a sanitizing secret also lets them reverse its pseudonyms). Use ${{VARIABLE}} and set the \
+                 variable where the pipeline runs.",
+                self.path.display(),
+                secret.line,
+                secret.column,
+                secret.what
+            );
         }
     }
 

@@ -5,5 +5,6 @@
 pub mod config;
 pub mod plan;
 pub mod runner;
+pub mod secrets;
 
 pub use runner::{run, ModelCount, RunReport};

@@ -146,6 +146,48 @@ async fn check_reports_every_problem_of_a_file() {
     }
 }
 
+/// A secret written in the file as plain text passes, with a warning naming its line, in `check`
+/// and in `run`; the same file taking it from `${VAR}` gets none (issue 10.11).
+#[tokio::test]
+async fn a_literal_secret_is_warned_about() {
+    let db = sample_db("literal_secret", 100).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = |secret: &str| {
+        format!(
+            "[source]\ntype = \"postgres\"\nurl = \"${{CF_TEST_URL}}\"\ninclude = [\"User\"]\n\n\
+             [[transforms]]\ntype = \"hash\"\nmodel = \"User\"\ncolumns = [\"last_name\"]\n\
+             secret = \"{secret}\"\n\n[[sinks]]\ntype = \"export_file\"\nlocation = \"out.json\"\n"
+        )
+    };
+    let literal = write_pipeline(dir.path(), "literal.toml", &pipeline("a"));
+    let from_env = write_pipeline(dir.path(), "env.toml", &pipeline("${CF_TEST_SECRET}"));
+    let env = [("CF_TEST_SECRET", "a"), ("CF_TEST_URL", db.url.as_str())];
+    for args in [
+        vec!["check", literal.to_str().unwrap()],
+        vec!["check", "--connect", literal.to_str().unwrap()],
+        vec!["run", literal.to_str().unwrap()],
+    ] {
+        let output = run_cli(&args, &env, dir.path());
+        let message = stderr(&output);
+        assert!(output.status.success(), "{args:?}: {message}");
+        assert!(
+            message.contains("literal.toml:10:10:")
+                && message.contains("the transform's secret is written in the file as plain text")
+                && message.contains("${VARIABLE}"),
+            "{args:?}: {message}"
+        );
+    }
+    for args in [
+        vec!["check", from_env.to_str().unwrap()],
+        vec!["run", from_env.to_str().unwrap()],
+    ] {
+        let output = run_cli(&args, &env, dir.path());
+        let message = stderr(&output);
+        assert!(output.status.success(), "{args:?}: {message}");
+        assert!(!message.contains("plain text"), "{args:?}: {message}");
+    }
+}
+
 #[tokio::test]
 async fn unset_variables_are_listed_by_check_and_fatal_for_run() {
     let dir = tempfile::tempdir().unwrap();
