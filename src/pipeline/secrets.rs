@@ -57,10 +57,10 @@ pub fn literal_secrets(raw: &str) -> Vec<LiteralSecret> {
                 toml::Value::String(text) if is_secret_key(key) && is_literal(text) => {
                     note(format!("the {holder}'s {key}"));
                 }
-                toml::Value::String(text) if key == "url" => {
-                    if url_password(text).is_some_and(is_literal) {
-                        note(format!("the password in the {holder}'s url"));
-                    }
+                toml::Value::String(text)
+                    if key == "url" && url_password(text).is_some_and(is_literal) =>
+                {
+                    note(format!("the password in the {holder}'s url"));
                 }
                 toml::Value::Table(options) => {
                     for (option, value) in options {
