@@ -192,13 +192,19 @@ fn every_readme_block_is_covered() {
     );
     for block in blocks {
         let keys = BLOCKS.iter().filter(|key| key.matches(block)).count();
+        let first_line = block.text.lines().next().unwrap_or_default();
+        assert!(
+            keys > 0,
+            "README block at line {} is not covered: ```{} starting with {first_line:?}; \
+             give it a Key in tests/readme/main.rs and a test that runs it",
+            block.line,
+            block.lang,
+        );
         assert!(
             keys == 1,
-            "README block at line {} is not covered ({} keys match it): ```{} starting with {:?}",
+            "README block at line {} matches {keys} keys: ```{} starting with {first_line:?}",
             block.line,
-            keys,
             block.lang,
-            block.text.lines().next().unwrap_or_default()
         );
         if block.lang == "bash" {
             // Every command is run or skipped with a reason (panics otherwise).

@@ -1,7 +1,9 @@
-//! The export, import, CronJob, `verify` and `kubectl exec` blocks, run one after the other in one
-//! working folder against one sample database and the bucket the README names
-//! (`cityforge-backups`), as a reader following the README would. The files a command reads are
-//! those earlier commands wrote, brought to the name the README uses:
+//! The export, import, CronJob, `verify` and `kubectl exec` blocks, run as a reader following the
+//! README would: in one working folder, against a sample database (through `DATABASE_URL`, or
+//! `POSTGRES_*` for a command of the backend pod) and the bucket the README names
+//! (`cityforge-backups`). Two tests, each with its own database and folder: the export and import
+//! blocks, then the Kubernetes ones. The files a command reads are those earlier commands wrote,
+//! brought to the name the README uses:
 //! - `backup.json`: the export block's `/backups/backup.json`, fetched to the working folder;
 //! - `/backups/cityforge_20251024.json.gz`: the export block's daily backup (made as the CronJob
 //!   makes its, without IndexingJob and TokenBlacklist), under the README's date;
@@ -9,10 +11,6 @@
 //! - `s3://cityforge-backups/cityforge_20251024_030000.json.gz`: the CronJob's export, under the
 //!   README's time (its `.sha256` naming the new name);
 //! - `seed_data.json`, `backup.json.gz`: written by the export commands before them.
-//!
-//! Before the `kubectl exec` blocks the operational rows the restores leave out are put back, so
-//! that the restore of the CronJob's backup has rows to empty (`--also-empty`) and the closing
-//! skip import of the stdout backup has rows to bring back.
 
 use std::path::Path;
 use std::process::Output;
@@ -68,18 +66,22 @@ async fn cards_and_tags(db: &TestDb) -> (i64, i64, i64) {
     )
 }
 
-#[tokio::test]
-async fn the_export_import_cronjob_verify_and_kubectl_blocks_run_as_shown() {
-    let db = sample_db("readme", 300).await;
-    let s3 = S3Server::shared();
-    s3.create_bucket(BUCKET);
+/// A sample database and a working folder whose commands reach it and the S3 server.
+async fn session(label: &str) -> (TestDb, Shell) {
+    let db = sample_db(label, 300).await;
     let mut env = vec![("DATABASE_URL".to_owned(), db.url.clone())];
     env.extend(s3_env());
     let mut pod_env = postgres_env(&db.url);
     pod_env.extend(s3_env());
     let shell = Shell::new(env).with_pod_env(pod_env);
-    // The README's output shows the database `cityforge`; the test's has another name.
-    let shown = [(db.name.as_str(), "cityforge")];
+    (db, shell)
+}
+
+#[tokio::test]
+async fn the_export_and_import_blocks_run_as_shown() {
+    let (db, shell) = session("readme_files").await;
+    // Nothing in these blocks shows output.
+    let shown = [];
 
     // Export.
     for run in runs(block(EXPORT)) {
@@ -151,6 +153,16 @@ async fn the_export_import_cronjob_verify_and_kubectl_blocks_run_as_shown() {
             assert_eq!(count(&client, "indexing_jobs").await, 0, "also emptied");
         }
     }
+}
+
+#[tokio::test]
+async fn the_cronjob_verify_and_kubectl_blocks_run_as_shown() {
+    let (db, shell) = session("readme_kubernetes").await;
+    let s3 = S3Server::shared();
+    s3.create_bucket(BUCKET);
+    // The README's output shows the database `cityforge`; the test's has another name.
+    let shown = [(db.name.as_str(), "cityforge")];
+    let initial = checksums(&db).await;
 
     // The CronJob.
     for step in steps(block(CRONJOB_INSTALL)) {
@@ -186,17 +198,9 @@ async fn the_export_import_cronjob_verify_and_kubectl_blocks_run_as_shown() {
         shell.run(&run, &shown);
     }
 
-    // kubectl exec. The operational rows are back first (a skip import of the full backup), so
-    // that the restore of the CronJob's backup, which leaves them out, must empty them.
-    let output = cli()
-        .current_dir(dir)
-        .env("DATABASE_URL", &db.url)
-        .args(["import", "--input", "backups/backup.json"])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    assert!(count(&client, "token_blacklist").await > 0);
-    let refilled = checksums(&db).await;
+    // kubectl exec. The restore of the CronJob's backup must empty the operational rows it
+    // leaves out (--also-empty); the skip import of the stdout backup brings them back.
+    assert!(count(&db.connect().await, "token_blacklist").await > 0);
     for run in runs(block(KUBECTL_EXPORT)) {
         shell.run(&run, &shown);
     }
@@ -206,6 +210,7 @@ async fn the_export_import_cronjob_verify_and_kubectl_blocks_run_as_shown() {
         "{manual:?}"
     );
     assert!(is_gzip(&shell.path("backup.json.gz")));
+    let client = db.connect().await;
     for run in runs(block(KUBECTL_IMPORT)) {
         shell.run(&run, &shown);
         if run.command.text.contains("--mode clean") {
@@ -215,7 +220,7 @@ async fn the_export_import_cronjob_verify_and_kubectl_blocks_run_as_shown() {
     }
     assert_eq!(
         checksums(&db).await,
-        refilled,
+        initial,
         "the restore of the CronJob's backup, then the skip import of the full backup taken \
          through stdout, give back every row"
     );
