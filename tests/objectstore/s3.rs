@@ -80,9 +80,15 @@ impl S3Server {
             std::process::id(),
             NEXT_BUCKET.fetch_add(1, Ordering::SeqCst)
         );
-        std::fs::create_dir(self.root.join(&name))
-            .unwrap_or_else(|error| panic!("create bucket {name}: {error}"));
+        self.create_bucket(&name);
         name
+    }
+
+    /// Creates the empty bucket `name` exactly (for a name a document shows); panics when it
+    /// exists already: the server is this test binary's, so only one test may use a name.
+    pub fn create_bucket(&self, name: &str) {
+        std::fs::create_dir(self.root.join(name))
+            .unwrap_or_else(|error| panic!("create bucket {name}: {error}"));
     }
 
     /// The environment the CLI needs to reach the server through `endpoint`.

@@ -4,7 +4,6 @@
 mod support;
 
 mod engine;
-mod readme;
 mod ready;
 
 use std::path::Path;

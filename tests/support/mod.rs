@@ -138,12 +138,19 @@ pub const DATABASE_VARIABLES: [&str; 19] = [
 /// into a test. Its output is audited for Rust debug formatting ([`Cli`]).
 pub fn cli() -> Cli {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cityforge-data"));
+    isolate(&mut command);
+    Cli::new(command)
+}
+
+/// Removes the database variables from a command's environment, points PGPASSFILE at a file that
+/// does not exist and gives it an empty stdin: what [`cli`] does, for any program (a shell that
+/// runs the CLI, say).
+pub fn isolate(command: &mut std::process::Command) {
     for var in DATABASE_VARIABLES {
         command.env_remove(var);
     }
     command.env("PGPASSFILE", "/nonexistent/cityforge-data-tests/pgpass");
     command.stdin(std::process::Stdio::null());
-    Cli::new(command)
 }
 
 /// Row count of a table.

@@ -1,0 +1,612 @@
+//! The README's bash blocks as commands, and a shell that runs them: `\` continuations joined,
+//! comments dropped, the few names a test machine cannot have replaced ([`substitute`]), the
+//! commands that cannot run here listed with the reason ([`SKIPPED`]); each command runs with
+//! `bash -o pipefail -c` (the blocks are bash; pipefail so that a failing export before `| cat`
+//! fails too) in one working folder, the built binary first on PATH.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::s3::S3Server;
+use crate::Block;
+
+/// A command of a bash block, as the README shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Command {
+    /// README line of its first line.
+    pub line: usize,
+    /// Its lines joined (`\` continuations), without the trailing comment.
+    pub text: String,
+    /// Output the README shows for it: the comment lines right after it, up to a blank line or
+    /// the block's end (`# ` removed). Comments followed by a command describe that command.
+    pub output: Vec<String>,
+}
+
+/// What the test does with a command.
+#[derive(Debug)]
+pub enum Step {
+    /// Runs `script` (the command after [`substitute`]).
+    Run(Run),
+    /// Cannot run on a test machine, for `reason`.
+    Skip {
+        command: Command,
+        reason: &'static str,
+    },
+}
+
+/// A command the test runs.
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub command: Command,
+    /// The shell text run.
+    pub script: String,
+    /// `kubectl exec … $POD --` was removed: the command runs with the backend pod's
+    /// environment (`POSTGRES_*`), not `DATABASE_URL`.
+    pub in_pod: bool,
+}
+
+/// Commands that cannot run on a test machine, by how they start, and why.
+pub const SKIPPED: [(&str, &str); 6] = [
+    (
+        "cargo test",
+        "the test suite itself; this test is part of it",
+    ),
+    (
+        "kubectl create secret generic cityforge-backup-s3",
+        "needs a Kubernetes cluster; the CronJob's run gets the S3 server's credentials in its \
+         environment instead",
+    ),
+    (
+        "kubectl apply -f deploy/k8s/backup-cronjob.yaml",
+        "needs a Kubernetes cluster; the README's excerpt must be the file's (cronjob) and its \
+         command runs against the test database and S3 server (session)",
+    ),
+    (
+        "kubectl create job -n cityforge --from=cronjob/cityforge-backup",
+        "needs a Kubernetes cluster; the Job would run the CronJob's command, which the session \
+         runs",
+    ),
+    (
+        "kubectl logs",
+        "needs a Kubernetes cluster; the session checks that the CronJob's command logs JSON lines \
+         (--log-format=json)",
+    ),
+    (
+        "POD=$(kubectl get pods",
+        "needs a Kubernetes cluster; `kubectl exec … $POD --` is replaced by running the command \
+         here with the backend pod's environment",
+    ),
+];
+
+/// The README's names that cannot exist on a test machine, replaced by what stands for them:
+/// - `cargo run --release -- ARGS` → `cityforge-data ARGS`: the binary cargo built for this test
+///   (the same code, a debug build);
+/// - `kubectl exec [-i] -n cityforge $POD -- CMD` → `CMD`, run here with the environment the
+///   backend pod has (`POSTGRES_*`, `AWS_*`);
+/// - ` /backups/` → ` backups/`: a folder of the working folder stands for one at the root;
+/// - `ssh backup-host 'CMD'` → `CMD`: the remote command runs in the working folder.
+///
+/// `None` when the result is not a `cityforge-data` command.
+pub fn substitute(text: &str) -> Option<(String, bool)> {
+    let mut text = text.to_owned();
+    let mut in_pod = false;
+    if let Some(rest) = text.strip_prefix("cargo run --release -- ") {
+        text = format!("cityforge-data {rest}");
+    }
+    for prefix in [
+        "kubectl exec -n cityforge $POD -- ",
+        "kubectl exec -i -n cityforge $POD -- ",
+    ] {
+        if let Some(rest) = text.strip_prefix(prefix) {
+            text = rest.to_owned();
+            in_pod = true;
+        }
+    }
+    text = text.replace(" /backups/", " backups/");
+    const SSH: &str = "ssh backup-host '";
+    if let Some(start) = text.find(SSH) {
+        let inner = start + SSH.len();
+        let end = inner + text[inner..].find('\'')?;
+        text = format!(
+            "{}{}{}",
+            &text[..start],
+            &text[inner..end],
+            &text[end + 1..]
+        );
+    }
+    text.starts_with("cityforge-data ")
+        .then_some((text, in_pod))
+}
+
+/// The text before a `#` comment (one outside quotes, at the start or after a space).
+fn strip_comment(text: &str) -> &str {
+    let mut quote = None;
+    let mut previous = ' ';
+    for (index, c) in text.char_indices() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), _) if c == q => quote = None,
+            (None, '#') if previous.is_whitespace() => return text[..index].trim_end(),
+            _ => {}
+        }
+        previous = c;
+    }
+    text.trim_end()
+}
+
+/// The commands of a bash block.
+pub fn commands(block: &Block) -> Vec<Command> {
+    let lines: Vec<(usize, &str)> = block.lines().collect();
+    let mut commands = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let (line, first) = lines[i];
+        i += 1;
+        if first.trim().is_empty() || first.trim_start().starts_with('#') {
+            continue;
+        }
+        let mut text = first.trim().to_owned();
+        while let Some(joined) = text.strip_suffix('\\') {
+            let (_, next) = lines
+                .get(i)
+                .unwrap_or_else(|| panic!("README line {line}: `\\` at the block's end"));
+            text = format!("{} {}", joined.trim_end(), next.trim());
+            i += 1;
+        }
+        let comments = lines[i..]
+            .iter()
+            .take_while(|(_, l)| l.starts_with('#'))
+            .count();
+        let ends = lines
+            .get(i + comments)
+            .is_none_or(|(_, l)| l.trim().is_empty());
+        let mut output = Vec::new();
+        if comments > 0 && ends {
+            output = lines[i..i + comments]
+                .iter()
+                .map(|(_, l)| l.trim_start_matches('#').trim().to_owned())
+                .collect();
+            i += comments;
+        }
+        commands.push(Command {
+            line,
+            text: strip_comment(&text).to_owned(),
+            output,
+        });
+    }
+    commands
+}
+
+/// What the test does with each command of a bash block; panics on a command it neither runs
+/// nor skips.
+pub fn steps(block: &Block) -> Vec<Step> {
+    commands(block)
+        .into_iter()
+        .map(|command| {
+            if let Some((_, reason)) = SKIPPED.iter().find(|(s, _)| command.text.starts_with(s)) {
+                return Step::Skip { command, reason };
+            }
+            let Some((script, in_pod)) = substitute(&command.text) else {
+                panic!(
+                    "README line {}: the command is not covered (neither a cityforge-data \
+                     command nor skipped with a reason in tests/readme/shell.rs): {}",
+                    command.line, command.text
+                )
+            };
+            Step::Run(Run {
+                command,
+                script,
+                in_pod,
+            })
+        })
+        .collect()
+}
+
+/// The commands of a block the test runs.
+pub fn runs(block: &Block) -> Vec<Run> {
+    steps(block)
+        .into_iter()
+        .filter_map(|step| match step {
+            Step::Run(run) => Some(run),
+            Step::Skip { .. } => None,
+        })
+        .collect()
+}
+
+/// Fails when an entry of [`SKIPPED`] matches no command of the README (a stale reason).
+pub fn assert_every_skip_is_used(blocks: &[Block]) {
+    let mut used = Vec::new();
+    for step in blocks.iter().filter(|b| b.lang == "bash").flat_map(steps) {
+        if let Step::Skip { command, reason } = step {
+            assert!(!reason.is_empty(), "README line {}: a reason", command.line);
+            used.push(reason);
+        }
+    }
+    for (start, reason) in SKIPPED {
+        assert!(
+            used.contains(&reason),
+            "no README command starts with {start:?}: remove it from SKIPPED"
+        );
+    }
+}
+
+/// The S3 server's variables (endpoint, plain http, test credentials, region).
+pub fn s3_env() -> Vec<(String, String)> {
+    S3Server::env_for(&S3Server::shared().endpoint())
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect()
+}
+
+/// The seed's `POSTGRES_*` variables naming the database of `url`.
+pub fn postgres_env(url: &str) -> Vec<(String, String)> {
+    let url = url::Url::parse(url).unwrap();
+    [
+        ("POSTGRES_HOST", url.host_str().unwrap().to_owned()),
+        ("POSTGRES_PORT", url.port().unwrap_or(5432).to_string()),
+        ("POSTGRES_DB", url.path().trim_start_matches('/').to_owned()),
+        ("POSTGRES_USER", url.username().to_owned()),
+        (
+            "POSTGRES_PASSWORD",
+            url.password().unwrap_or_default().to_owned(),
+        ),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value))
+    .collect()
+}
+
+/// What the prompt of `import --mode clean` asks for.
+const PROMPT: &str = "Type 'DELETE ALL DATA' to confirm: ";
+
+/// A working folder (with `backups/`) and the environment commands run with.
+pub struct Shell {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    pod_env: Vec<(String, String)>,
+}
+
+/// How a command ended.
+pub struct Ran {
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Shell {
+    /// A fresh working folder; commands get `env` (their `AWS_*` and database variables are only
+    /// those given).
+    pub fn new(env: Vec<(String, String)>) -> Shell {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("backups")).unwrap();
+        Shell {
+            dir,
+            env,
+            pod_env: Vec::new(),
+        }
+    }
+
+    /// The environment of commands that ran in the backend pod.
+    pub fn with_pod_env(mut self, env: Vec<(String, String)>) -> Shell {
+        self.pod_env = env;
+        self
+    }
+
+    /// The working folder.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A path in the working folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `program` with the environment of `run`, in the working folder.
+    fn program(&self, program: &str, run: &Run) -> std::process::Command {
+        let mut command = std::process::Command::new(program);
+        crate::support::isolate(&mut command);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("AWS_") {
+                command.env_remove(key);
+            }
+        }
+        let bin = Path::new(env!("CARGO_BIN_EXE_cityforge-data"))
+            .parent()
+            .unwrap();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let path = std::env::join_paths(
+            std::iter::once(bin.to_path_buf()).chain(std::env::split_paths(&path)),
+        )
+        .unwrap();
+        command
+            .env("PATH", path)
+            .envs(if run.in_pod { &self.pod_env } else { &self.env }.clone())
+            .current_dir(self.dir());
+        command
+    }
+
+    /// Runs a command; it must exit 0 and print the output the README shows for it (where
+    /// `shown` replaces what differs in the test, e.g. a database name). A `clean` import
+    /// without `--yes` or `--dry-run` runs on a terminal (script(1)) and is answered
+    /// `DELETE ALL DATA`, as the README tells the reader to.
+    pub fn run(&self, run: &Run, shown: &[(&str, &str)]) -> Ran {
+        let text = &run.command.text;
+        let ran = if text.contains("--mode clean")
+            && !text.contains("--yes")
+            && !text.contains("--dry-run")
+        {
+            self.run_on_terminal(run)
+        } else {
+            let output = self
+                .program("bash", run)
+                .args(["-o", "pipefail", "-c", &run.script])
+                .output()
+                .unwrap();
+            crate::support::audit(&output);
+            let ran = Ran {
+                stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            };
+            assert!(
+                output.status.success(),
+                "README line {}: `{}` ran as `{}` and failed ({}):\n{}\n{}",
+                run.command.line,
+                run.command.text,
+                run.script,
+                output.status,
+                ran.stdout,
+                ran.stderr
+            );
+            ran
+        };
+        if !run.command.output.is_empty() {
+            let mut stdout = ran.stdout.clone();
+            for (actual, readme) in shown {
+                stdout = stdout.replace(actual, readme);
+            }
+            assert_shows(&run.command, &stdout);
+        }
+        ran
+    }
+
+    /// Runs a command on a terminal, typing `DELETE ALL DATA` once it asks.
+    fn run_on_terminal(&self, run: &Run) -> Ran {
+        let mut child = self
+            .program("script", run)
+            .args(["-qec", &run.script, "/dev/null"])
+            .env("SHELL", "/bin/bash")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut keyboard = child.stdin.take().unwrap();
+        let mut screen = child.stdout.take().unwrap();
+        let (seen, shown) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let mut buffer = [0; 4096];
+            while let Ok(n @ 1..) = screen.read(&mut buffer) {
+                all.extend_from_slice(&buffer[..n]);
+                let _ = seen.send(String::from_utf8_lossy(&all).into_owned());
+            }
+            String::from_utf8_lossy(&all).into_owned()
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match shown.recv_timeout(left) {
+                Ok(text) if text.contains(PROMPT) => break,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "README line {}: `{}` never asked to type DELETE ALL DATA:\n{}",
+                    run.command.line,
+                    run.command.text,
+                    reader.join().unwrap()
+                ),
+            }
+        }
+        keyboard.write_all(b"DELETE ALL DATA\n").unwrap();
+        let stdout = reader.join().unwrap();
+        let output = child.wait_with_output().unwrap();
+        drop(keyboard);
+        assert!(
+            output.status.success(),
+            "README line {}: `{}` failed on a terminal ({}):\n{stdout}",
+            run.command.line,
+            run.command.text,
+            output.status
+        );
+        Ran {
+            stdout,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// A line's shape: whitespace collapsed, a SHA-256 (`9f2c…` in the README) as `<sha256>`, a
+/// timestamp as `<time>`, every other run of digits as `0`. The README shows a production
+/// backup's sizes, counts and times; the test compares what it can: every word and the shape of
+/// every number.
+fn shape(line: &str) -> String {
+    line.split_whitespace()
+        .map(|token| {
+            let abbreviated = token
+                .strip_suffix('…')
+                .is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()));
+            let full = token.len() == 64 && token.chars().all(|c| c.is_ascii_hexdigit());
+            if abbreviated || full {
+                return "<sha256>".to_owned();
+            }
+            let mut shaped = String::new();
+            let mut in_number = false;
+            for c in token.chars() {
+                if !c.is_ascii_digit() {
+                    shaped.push(c);
+                } else if !in_number {
+                    shaped.push('0');
+                }
+                in_number = c.is_ascii_digit();
+            }
+            match shaped.as_str() {
+                "0-0-0T0:0:0.0" | "0-0-0T0:0:0" => "<time>".to_owned(),
+                _ => shaped,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `stdout` shows what the README shows for `command`, line by line ([`shape`]); a README line
+/// `…` stands for one or more further lines.
+fn assert_shows(command: &Command, stdout: &str) {
+    let actual: Vec<&str> = stdout.lines().collect();
+    for (index, expected) in command.output.iter().enumerate() {
+        if expected == "…" {
+            assert!(
+                actual.len() > index,
+                "README line {}: the output shows more lines after {index}:\n{stdout}",
+                command.line
+            );
+            return;
+        }
+        let line = actual.get(index).copied().unwrap_or_default();
+        assert_eq!(
+            shape(line),
+            shape(expected),
+            "README line {}: line {} of the output of `{}` is not what the README shows \
+             ({expected:?}); the output:\n{stdout}",
+            command.line,
+            index + 1,
+            command.text
+        );
+    }
+    assert_eq!(
+        actual.len(),
+        command.output.len(),
+        "README line {}: the output of `{}` has more lines than the README shows:\n{stdout}",
+        command.line,
+        command.text
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(text: &str) -> Block {
+        Block {
+            lang: "bash".to_owned(),
+            text: text.to_owned(),
+            line: 10,
+        }
+    }
+
+    #[test]
+    fn commands_join_continuations_and_drop_comments() {
+        let commands = commands(&block(
+            "# what it does\ncityforge-data export \\\n  --output x.json  # note\n\n\
+             cityforge-data run a.toml  # the plan\n                           # more\n\
+             cityforge-data verify x.json\n# OK x.json\n# …\n",
+        ));
+        let texts: Vec<(usize, &str, usize)> = commands
+            .iter()
+            .map(|c| (c.line, c.text.as_str(), c.output.len()))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                (12, "cityforge-data export --output x.json", 0),
+                (15, "cityforge-data run a.toml", 0),
+                (17, "cityforge-data verify x.json", 2),
+            ]
+        );
+        assert_eq!(commands[2].output, ["OK x.json", "…"]);
+    }
+
+    #[test]
+    fn a_comment_before_a_command_describes_it() {
+        let commands = commands(&block("cityforge-data verify x\n# (about the next)\nls\n"));
+        assert!(commands[0].output.is_empty());
+        assert_eq!(commands[1].text, "ls");
+    }
+
+    #[test]
+    fn strip_comment_ignores_quoted_hashes() {
+        assert_eq!(strip_comment("a 'b # c' # d"), "a 'b # c'");
+        assert_eq!(strip_comment("a b#c"), "a b#c");
+        assert_eq!(strip_comment("a"), "a");
+    }
+
+    #[test]
+    fn substitutions() {
+        let cases = [
+            (
+                "cargo run --release -- demo",
+                Some(("cityforge-data demo", false)),
+            ),
+            (
+                "cityforge-data export --output /backups/b.json",
+                Some(("cityforge-data export --output backups/b.json", false)),
+            ),
+            (
+                "cityforge-data export -o - | ssh backup-host 'cat > c.gz'",
+                Some(("cityforge-data export -o - | cat > c.gz", false)),
+            ),
+            (
+                "kubectl exec -i -n cityforge $POD -- cityforge-data import -i - < b",
+                Some(("cityforge-data import -i - < b", true)),
+            ),
+            (
+                "kubectl exec -n cityforge $POD -- cityforge-data verify x",
+                Some(("cityforge-data verify x", true)),
+            ),
+            (
+                "kubectl exec -n other $POD -- cityforge-data verify x",
+                None,
+            ),
+            ("rm -rf /", None),
+        ];
+        for (text, expected) in cases {
+            let got = substitute(text);
+            assert_eq!(
+                got.as_ref().map(|(s, pod)| (s.as_str(), *pod)),
+                expected,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn shapes_compare_words_and_the_shape_of_numbers() {
+        assert_eq!(
+            shape("sha256 9f2c… (48213377 bytes stored) matches"),
+            shape(&format!(
+                "sha256 {} (1200 bytes   stored) matches",
+                "a".repeat(64)
+            ))
+        );
+        assert_eq!(
+            shape("exported 2025-10-24T03:00:00.412345 from"),
+            shape("exported 2026-01-02T10:11:12 from")
+        );
+        assert_ne!(shape("User 5573"), shape("Tag 5573"));
+        assert_ne!(shape("1 bytes"), shape("1 byte"));
+    }
+
+    #[test]
+    fn assert_shows_needs_every_line() {
+        let command = Command {
+            line: 1,
+            text: "x".to_owned(),
+            output: vec!["OK a".to_owned(), "…".to_owned()],
+        };
+        assert_shows(&command, "OK a\nmore\n");
+        let result = std::panic::catch_unwind(|| assert_shows(&command, "OK a\n"));
+        assert!(result.is_err(), "a missing line fails");
+        let result = std::panic::catch_unwind(|| assert_shows(&command, "OK b\nmore\n"));
+        assert!(result.is_err(), "another word fails");
+    }
+}
