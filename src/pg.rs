@@ -4,13 +4,11 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio_postgres::config::{Host, SslMode as PgSslMode};
 use tokio_postgres::Client;
+
+mod tls;
 
 /// Errors from connecting to PostgreSQL; messages name the server, never the password.
 #[derive(Debug, thiserror::Error)]
@@ -707,63 +705,21 @@ impl ConnectionSettings {
     }
 
     fn tls_connector(&self) -> Result<tokio_postgres_rustls::MakeRustlsConnect, PgError> {
-        let tls_error = |reason: String| PgError::Tls {
-            server: self.server(),
-            reason,
-        };
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| tls_error(e.to_string()))?;
         let verify = matches!(self.ssl_mode, SslMode::VerifyCa | SslMode::VerifyFull)
             || (self.ssl_mode == SslMode::Require && self.root_cert.is_some());
-        let config = if verify {
-            let mut roots = rustls::RootCertStore::empty();
-            match &self.root_cert {
-                Some(path) => {
-                    let pem = std::fs::read(path).map_err(|e| {
-                        tls_error(format!("cannot read sslrootcert {}: {e}", path.display()))
-                    })?;
-                    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                        let cert = cert.map_err(|e| {
-                            tls_error(format!("bad certificate in {}: {e}", path.display()))
-                        })?;
-                        roots.add(cert).map_err(|e| {
-                            tls_error(format!("bad certificate in {}: {e}", path.display()))
-                        })?;
-                    }
-                }
-                None => {
-                    for cert in rustls_native_certs::load_native_certs().certs {
-                        let _ = roots.add(cert);
-                    }
-                }
-            }
-            if roots.is_empty() {
-                return Err(tls_error(
-                    "no trusted root certificate: set sslrootcert".to_owned(),
-                ));
-            }
-            let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
-                Arc::new(roots),
-                provider,
-            )
-            .build()
-            .map_err(|e| tls_error(e.to_string()))?;
-            if self.ssl_mode == SslMode::VerifyFull {
-                builder.with_webpki_verifier(webpki).with_no_client_auth()
-            } else {
-                builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(IgnoreHostname(webpki)))
-                    .with_no_client_auth()
-            }
+        let checks = if !verify {
+            tls::Checks::None
+        } else if self.ssl_mode == SslMode::VerifyFull {
+            tls::Checks::ChainAndName
         } else {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
-                .with_no_client_auth()
+            tls::Checks::Chain
         };
+        let config = tls::client_config(checks, self.root_cert.as_deref()).map_err(|reason| {
+            PgError::Tls {
+                server: self.server(),
+                reason,
+            }
+        })?;
         Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
     }
 
@@ -785,6 +741,12 @@ impl ConnectionSettings {
                     server,
                     reason: db.message().to_owned(),
                 },
+            };
+        }
+        if let Some(problem) = tls::certificate_problem(&error) {
+            return PgError::Tls {
+                server,
+                reason: format!("error performing TLS handshake: {problem}"),
             };
         }
         let chain = error_chain(&error);
@@ -843,103 +805,6 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
-}
-
-/// `sslmode=require`/`prefer`: encryption without certificate checks, as libpq does.
-#[derive(Debug)]
-struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// `sslmode=verify-ca`: the chain must lead to a trusted root; the host name is not checked.
-#[derive(Debug)]
-struct IgnoreHostname(Arc<rustls::client::WebPkiServerVerifier>);
-
-impl ServerCertVerifier for IgnoreHostname {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
-            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
-            | Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //! Certificates come from rcgen: a test CA, server certificates it signs, and an unrelated CA.
 //! Two throwaway clusters refuse TCP connections without TLS: one's certificate names
 //! `localhost` and `127.0.0.1`, the other's only `localhost` (for `verify-ca` versus
-//! `verify-full`). They are shared by all tests and stopped at process exit.
+//! `verify-full`). Two more present self-signed certificates for `localhost` (one marked as a CA,
+//! as `openssl req -x509` makes them, one not), trusted by giving the certificate itself as
+//! `sslrootcert`, as libpq allows. They are shared by all tests and stopped at process exit.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -63,6 +65,24 @@ impl Ca {
     }
 }
 
+/// A self-signed server certificate for `localhost` and its key, both PEM; `is_ca` as `openssl req
+/// -x509` sets it (CA:TRUE) or not at all.
+fn self_signed(is_ca: bool) -> (String, String) {
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("valid name");
+    params.distinguished_name = DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    params.is_ca = if is_ca {
+        IsCa::Ca(BasicConstraints::Unconstrained)
+    } else {
+        IsCa::NoCa
+    };
+    let key = KeyPair::generate().expect("generate a key");
+    let cert = params.self_signed(&key).expect("self-sign");
+    (cert.pem(), key.serialize_pem())
+}
+
 /// Everything the tests share; dropped (clusters stopped, files removed) at process exit.
 struct Fixture {
     /// Certificate files (`ca.pem`, `other-ca.pem`).
@@ -71,6 +91,12 @@ struct Fixture {
     both_names: LocalPg,
     /// TLS required; certificate for `localhost` only, signed by `ca.pem`.
     localhost_only: LocalPg,
+    /// TLS required; a self-signed certificate for `localhost` marked as a CA
+    /// (`self-signed-ca.pem`).
+    self_signed_ca: LocalPg,
+    /// TLS required; a self-signed certificate for `localhost` without the CA mark
+    /// (`self-signed.pem`).
+    self_signed: LocalPg,
 }
 
 impl Fixture {
@@ -81,8 +107,7 @@ impl Fixture {
         std::fs::write(dir.path().join("ca.pem"), &ca.pem).expect("write ca.pem");
         std::fs::write(dir.path().join("other-ca.pem"), &other_ca.pem).expect("write other-ca.pem");
 
-        let start = |names: &[&str]| {
-            let (cert_pem, key_pem) = ca.server_cert(names);
+        let serve = |(cert_pem, key_pem): (String, String)| {
             LocalPg::start_with(LocalPgOptions {
                 tls: Some(ServerTls {
                     cert_pem,
@@ -92,9 +117,16 @@ impl Fixture {
             })
             .unwrap_or_else(|err| panic!("start a TLS PostgreSQL: {err}"))
         };
+        let self_signed_server = |is_ca: bool, file: &str| {
+            let (cert_pem, key_pem) = self_signed(is_ca);
+            std::fs::write(dir.path().join(file), &cert_pem).expect("write the certificate");
+            serve((cert_pem, key_pem))
+        };
         Fixture {
-            both_names: start(&["localhost", "127.0.0.1"]),
-            localhost_only: start(&["localhost"]),
+            both_names: serve(ca.server_cert(&["localhost", "127.0.0.1"])),
+            localhost_only: serve(ca.server_cert(&["localhost"])),
+            self_signed_ca: self_signed_server(true, "self-signed-ca.pem"),
+            self_signed: self_signed_server(false, "self-signed.pem"),
             dir,
         }
     }
@@ -186,9 +218,15 @@ fn server(host: &str, pg: &LocalPg) -> String {
     format!("{host}:{}", pg.port())
 }
 
-/// Whether `err` is a TLS error about the certificate.
+/// Whether `err` is a TLS error about the certificate, in words (no Rust names such as
+/// `UnknownIssuer`).
 fn is_certificate_error(err: &PgError) -> bool {
-    matches!(err, PgError::Tls { .. }) && err.to_string().to_lowercase().contains("certificate")
+    let message = err.to_string();
+    assert!(
+        !message.contains("Issuer") && !message.contains("Other("),
+        "a Rust name in the message: {message}"
+    );
+    matches!(err, PgError::Tls { .. }) && message.contains("the server's certificate")
 }
 
 /// Path as a URL query value.
@@ -324,6 +362,57 @@ async fn verify_ca_ignores_the_host_name_but_verify_full_does_not() {
         err.to_string().contains("not valid for name"),
         "does not say the name does not match: {err}"
     );
+}
+
+/// A self-signed server certificate given as `sslrootcert` is trusted as libpq trusts it, marked
+/// as a CA or not (rustls alone refuses the first as `CaUsedAsEndEntity`); `verify-full` still
+/// checks its name, and another certificate is still refused (issue 10.11).
+#[tokio::test]
+async fn a_self_signed_server_certificate_given_as_root_is_trusted_like_libpq() {
+    let fx = fixture();
+    for (pg, file) in [
+        (&fx.self_signed_ca, "self-signed-ca.pem"),
+        (&fx.self_signed, "self-signed.pem"),
+    ] {
+        let own = fx.dir.path().join(file);
+        let root = ("sslrootcert", text(&own));
+        for (mode, host) in [
+            ("verify-full", "localhost"),
+            ("verify-ca", "localhost"),
+            ("verify-ca", "127.0.0.1"),
+            ("require", "127.0.0.1"),
+        ] {
+            let url = url(pg, host, "postgres", &[("sslmode", mode), root]);
+            assert!(
+                ssl_in_use(&url)
+                    .await
+                    .unwrap_or_else(|err| panic!("{file}, sslmode={mode} via {host}: {err}")),
+                "{file}, sslmode={mode} via {host}"
+            );
+        }
+        let by_ip = url(
+            pg,
+            "127.0.0.1",
+            "postgres",
+            &[("sslmode", "verify-full"), root],
+        );
+        let err = refused(&by_ip, &server("127.0.0.1", pg), pg.password()).await;
+        assert!(
+            err.to_string().contains("not valid for name"),
+            "{file}: does not say the name does not match: {err}"
+        );
+        let ca = fx.ca();
+        for other in [ca.as_path(), fx.other_ca().as_path()] {
+            let url = url(
+                pg,
+                "localhost",
+                "postgres",
+                &[("sslmode", "verify-full"), ("sslrootcert", text(other))],
+            );
+            let err = refused(&url, &server("localhost", pg), pg.password()).await;
+            assert!(is_certificate_error(&err), "{file}: {err:?}");
+        }
+    }
 }
 
 #[tokio::test]
