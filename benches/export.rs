@@ -37,8 +37,8 @@ use std::fs;
 use std::path::Path;
 use std::process::ExitCode;
 
-use cityforge_data::local_pg::LocalPg;
-use cityforge_data::sample;
+use cityforge_data::demo::local_pg::LocalPg;
+use cityforge_data::demo::sample;
 
 use support::{
     cell, first_line, hold, own_peak_rss_mib, prepare, print_header, rounds, rss_growth, verdict,

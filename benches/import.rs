@@ -41,8 +41,8 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::process::ExitCode;
 
-use cityforge_data::local_pg::LocalPg;
-use cityforge_data::sample;
+use cityforge_data::demo::local_pg::LocalPg;
+use cityforge_data::demo::sample;
 
 use support::{
     cell, env_flag, first_line, hold, own_peak_rss_mib, prepare, print_header, rounds, rss_growth,

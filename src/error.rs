@@ -74,10 +74,10 @@ pub enum Error {
     Stdout(#[source] std::io::Error),
     /// Starting the throwaway PostgreSQL of `demo` failed.
     #[error(transparent)]
-    LocalPg(#[from] crate::local_pg::LocalPgError),
+    LocalPg(#[from] crate::demo::local_pg::LocalPgError),
     /// Loading sample data failed.
     #[error("{}", crate::pg::error_chain(.0))]
-    Sample(#[from] crate::sample::SampleError),
+    Sample(#[from] crate::demo::sample::SampleError),
 }
 
 impl Error {

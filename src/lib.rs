@@ -29,15 +29,14 @@
 pub mod catalog;
 pub mod cli;
 pub mod commands;
+pub mod demo;
 pub mod error;
 pub mod format;
-pub mod local_pg;
 pub mod logging;
 pub mod pg;
 pub mod pipeline;
 pub mod progress;
 pub mod record;
-pub mod sample;
 pub mod signals;
 pub mod sinks;
 pub mod sources;

@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use cityforge_data::local_pg::LocalPg;
+use cityforge_data::demo::local_pg::LocalPg;
+use cityforge_data::demo::sample;
 use cityforge_data::pg::ConnectionSettings;
-use cityforge_data::sample;
 
 /// Sample size when neither `BENCH_ROWS` nor a numeric argument is given.
 pub const DEFAULT_ROWS: u64 = 1_000_000;

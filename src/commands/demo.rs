@@ -5,9 +5,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::export::{export, ExportOptions};
 use crate::cli::DemoArgs;
+use crate::demo::local_pg::LocalPg;
 use crate::error::{Error, Result};
 use crate::format::Layout;
-use crate::local_pg::LocalPg;
 use crate::pg::ConnectionSettings;
 use crate::progress::Progress;
 use crate::sinks::export_file::ExportFileOptions;
@@ -28,9 +28,9 @@ pub async fn run(args: DemoArgs, cancel: &CancellationToken) -> Result<()> {
         .map_err(|e| Error::database("creating the database for", "(demo)", &e))?;
     let settings = ConnectionSettings::from_url(&cluster.url("cityforge"))?;
     let client = settings.connect().await?;
-    crate::sample::create_schema(&client).await?;
+    crate::demo::sample::create_schema(&client).await?;
     crate::outln!("Loading about {} sample rows…", args.rows)?;
-    let loaded = crate::sample::load(&client, args.rows).await?;
+    let loaded = crate::demo::sample::load(&client, args.rows).await?;
     drop(client);
     let file = format!(
         "cityforge_demo_{}.json.gz",

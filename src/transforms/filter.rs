@@ -1006,7 +1006,7 @@ mod tests {
     /// whatever the session's time zone and the database's collation.
     #[tokio::test]
     async fn sql_and_memory_agree_on_postgres() {
-        let pg = crate::local_pg::LocalPg::shared().expect("start the throwaway PostgreSQL");
+        let pg = crate::demo::local_pg::LocalPg::shared().expect("start the throwaway PostgreSQL");
         let client = crate::pg::ConnectionSettings::from_url(&pg.url("postgres"))
             .unwrap()
             .connect()

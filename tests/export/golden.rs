@@ -28,7 +28,7 @@ async fn create_reference_db() -> crate::support::TestDb {
     let db = named_db("cityforge").await;
     let client = db.connect().await;
     client
-        .batch_execute(cityforge_data::sample::CITYFORGE_SCHEMA_SQL)
+        .batch_execute(cityforge_data::demo::sample::CITYFORGE_SCHEMA_SQL)
         .await
         .unwrap();
     let data =

@@ -60,7 +60,7 @@ async fn community_db_in_a_half_hour_zone_matches_the_python_exporter() {
     let db = named_db("community_db").await;
     let client = db.connect().await;
     client
-        .batch_execute(cityforge_data::sample::CITYFORGE_SCHEMA_SQL)
+        .batch_execute(cityforge_data::demo::sample::CITYFORGE_SCHEMA_SQL)
         .await
         .unwrap();
     let data =

@@ -70,7 +70,7 @@ async fn reverse_order_loads(label: &str, flags: &[&str]) {
     let db = fresh_db(label).await;
     db.connect()
         .await
-        .batch_execute(cityforge_data::sample::CITYFORGE_SCHEMA_SQL)
+        .batch_execute(cityforge_data::demo::sample::CITYFORGE_SCHEMA_SQL)
         .await
         .unwrap();
     // Children before parents, card_tags first, a reply before the comment it answers.
@@ -251,7 +251,7 @@ async fn dry_run_reports_and_changes_nothing() {
     target
         .connect()
         .await
-        .batch_execute(cityforge_data::sample::CITYFORGE_SCHEMA_SQL)
+        .batch_execute(cityforge_data::demo::sample::CITYFORGE_SCHEMA_SQL)
         .await
         .unwrap();
     let before = checksums(&target).await;
@@ -431,7 +431,7 @@ async fn stdin_and_commit_per_model() {
     target
         .connect()
         .await
-        .batch_execute(cityforge_data::sample::CITYFORGE_SCHEMA_SQL)
+        .batch_execute(cityforge_data::demo::sample::CITYFORGE_SCHEMA_SQL)
         .await
         .unwrap();
     let output = cli()

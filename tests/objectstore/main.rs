@@ -29,11 +29,11 @@ pub async fn big_db() -> &'static TestDb {
         .await
 }
 
-/// Rows of every CityForge table, in [`cityforge_data::sample::TABLES`] order.
+/// Rows of every CityForge table, in [`cityforge_data::demo::sample::TABLES`] order.
 pub async fn table_counts(db: &TestDb) -> Vec<(String, i64)> {
     let client = db.connect().await;
     let mut counts = Vec::new();
-    for table in cityforge_data::sample::TABLES {
+    for table in cityforge_data::demo::sample::TABLES {
         counts.push((table.to_owned(), support::count(&client, table).await));
     }
     counts

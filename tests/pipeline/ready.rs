@@ -31,7 +31,7 @@ async fn text_columns(db: &TestDb) -> Vec<(String, String)> {
 async fn table_counts(db: &TestDb) -> Vec<(String, i64)> {
     let client = db.connect().await;
     let mut counts = Vec::new();
-    for table in cityforge_data::sample::TABLES {
+    for table in cityforge_data::demo::sample::TABLES {
         let n: i64 = client
             .query_one(&format!("SELECT count(*) FROM {table}"), &[])
             .await
@@ -45,7 +45,7 @@ async fn table_counts(db: &TestDb) -> Vec<(String, i64)> {
 async fn staging_checksum(db: &TestDb) -> String {
     let client = db.connect().await;
     let mut all = String::new();
-    for table in cityforge_data::sample::TABLES {
+    for table in cityforge_data::demo::sample::TABLES {
         let sum: Option<String> = client
             .query_one(
                 &format!("SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {table} t"),

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use cityforge_data::local_pg::LocalPg;
+use cityforge_data::demo::local_pg::LocalPg;
 use cityforge_data::pg::ConnectionSettings;
 use tokio_postgres::Client;
 
@@ -96,10 +96,12 @@ pub async fn named_db(name: &str) -> TestDb {
 pub async fn sample_db(label: &str, rows: u64) -> TestDb {
     let db = fresh_db(label).await;
     let client = db.connect().await;
-    cityforge_data::sample::create_schema(&client)
+    cityforge_data::demo::sample::create_schema(&client)
         .await
         .unwrap();
-    cityforge_data::sample::load(&client, rows).await.unwrap();
+    cityforge_data::demo::sample::load(&client, rows)
+        .await
+        .unwrap();
     db
 }
 
@@ -177,7 +179,7 @@ pub async fn empty_cityforge(label: &str) -> TestDb {
     let db = fresh_db(label).await;
     db.connect()
         .await
-        .batch_execute(cityforge_data::sample::CITYFORGE_SCHEMA_SQL)
+        .batch_execute(cityforge_data::demo::sample::CITYFORGE_SCHEMA_SQL)
         .await
         .unwrap();
     db

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use cityforge_data::local_pg::{LocalPg, LocalPgOptions, ServerTls};
+use cityforge_data::demo::local_pg::{LocalPg, LocalPgOptions, ServerTls};
 use cityforge_data::pg::{ConnectionSettings, PgError};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
