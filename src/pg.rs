@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use tokio_postgres::config::{Host, SslMode as PgSslMode};
 use tokio_postgres::Client;
 
+pub mod sql;
 mod tls;
 
 /// Errors from connecting to PostgreSQL; messages name the server, never the password.

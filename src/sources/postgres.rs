@@ -17,8 +17,9 @@ use tracing::{debug, warn};
 use super::{Event, Source};
 use crate::catalog::{Catalog, CatalogError, Naming};
 use crate::error::{Error, Result};
+use crate::pg::sql::quote_ident;
 use crate::pg::ConnectionSettings;
-use crate::record::{quote_ident, Batch, TableSchema};
+use crate::record::{Batch, TableSchema};
 
 /// A batch is handed on once it holds this many bytes of cells…
 const BATCH_BYTES: usize = 1 << 20;

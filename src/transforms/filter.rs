@@ -14,13 +14,14 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use super::util::{find_column, sql_string, value_error};
+use super::util::{find_column, value_error};
 use super::value::{
     date_days, float_cmp, float_text, format_clock, format_date, format_timestamp, time_micros,
     timestamp_micros, NumKey, Operand, Scalar,
 };
 use super::{config_error, context, Transform, TransformError};
-use crate::record::{quote_ident, tag, Batch, Repr, TableSchema};
+use crate::pg::sql::{quote_ident, quote_literal};
+use crate::record::{tag, Batch, Repr, TableSchema};
 
 /// A comparison operator of a filter condition.
 #[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -426,17 +427,17 @@ fn sql_operand(class: Class, name: &str) -> String {
 fn sql_literal(class: Class, rhs: &Rhs) -> String {
     match (class, rhs) {
         (_, Rhs::Bool(b)) => if *b { "TRUE" } else { "FALSE" }.to_owned(),
-        (_, Rhs::Num(_, text)) => format!("{}::numeric", sql_string(text)),
-        (_, Rhs::Float(f)) => format!("{}::float8", sql_string(&float_text(*f))),
+        (_, Rhs::Num(_, text)) => format!("{}::numeric", quote_literal(text)),
+        (_, Rhs::Float(f)) => format!("{}::float8", quote_literal(&float_text(*f))),
         (Class::Timestamp, Rhs::Int(micros)) => {
-            format!("{}::timestamp", sql_string(&format_timestamp(*micros)))
+            format!("{}::timestamp", quote_literal(&format_timestamp(*micros)))
         }
         (Class::TimestampTz, Rhs::Int(micros)) => {
             let mut text = format_timestamp(*micros);
             if !text.ends_with("infinity") {
                 text.push_str("+00");
             }
-            format!("{}::timestamptz", sql_string(&text))
+            format!("{}::timestamptz", quote_literal(&text))
         }
         (Class::Date, Rhs::Int(days)) => {
             let text = match *days as i32 {
@@ -444,10 +445,10 @@ fn sql_literal(class: Class, rhs: &Rhs) -> String {
                 i32::MIN => "-infinity".to_owned(),
                 days => format_date(i64::from(days)),
             };
-            format!("{}::date", sql_string(&text))
+            format!("{}::date", quote_literal(&text))
         }
-        (_, Rhs::Int(micros)) => format!("{}::time", sql_string(&format_clock(*micros))),
-        (_, Rhs::Text(text)) => format!("{}::text", sql_string(text)),
+        (_, Rhs::Int(micros)) => format!("{}::time", quote_literal(&format_clock(*micros))),
+        (_, Rhs::Text(text)) => format!("{}::text", quote_literal(text)),
         (_, Rhs::Tagged(_)) => "NULL".to_owned(),
     }
 }

@@ -142,22 +142,6 @@ pub fn hmac_hex(secret: &[u8], message: &[u8], len: usize) -> String {
     KeyedHash::new(secret).hex(message, len)
 }
 
-/// An SQL string literal of `text`, safe whatever `standard_conforming_strings` is: `E'…'` with
-/// `'` and `\` doubled.
-pub fn sql_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 3);
-    out.push_str("E'");
-    for ch in text.chars() {
-        match ch {
-            '\'' => out.push_str("''"),
-            '\\' => out.push_str("\\\\"),
-            _ => out.push(ch),
-        }
-    }
-    out.push('\'');
-    out
-}
-
 /// A [`TransformError::Value`] for a cell of `model`.`column`.
 pub fn value_error(model: &str, column: &str, reason: impl Into<String>) -> TransformError {
     TransformError::Value {
@@ -340,16 +324,6 @@ mod tests {
             assert_eq!(keyed.hex(b"what do ya want for nothing?", len), want);
         }
         assert_eq!(format!("{keyed:?}"), "KeyedHash(<redacted>)");
-    }
-
-    #[test]
-    fn sql_strings_cannot_escape() {
-        assert_eq!(sql_string("plain"), "E'plain'");
-        assert_eq!(sql_string("o'brien"), "E'o''brien'");
-        assert_eq!(
-            sql_string("a\\'; DROP TABLE x; --"),
-            "E'a\\\\''; DROP TABLE x; --'"
-        );
     }
 
     #[test]

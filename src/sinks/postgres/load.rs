@@ -19,7 +19,8 @@ use tracing::{debug, info};
 use super::{db_error, ImportMode, PostgresSink, Staged};
 use crate::catalog::dependency_order;
 use crate::error::{Error, Result};
-use crate::record::{quote_ident, Column, Generated, Repr, TableSchema};
+use crate::pg::sql::{quote_ident, quote_literal};
+use crate::record::{Column, Generated, Repr, TableSchema};
 use crate::sinks::ModelOutcome;
 
 /// A foreign key dropped for a set-based load or for clean's deletes, to be added back as it was.
@@ -755,9 +756,4 @@ pub(super) fn column_list(table: &TableSchema, columns: &[usize], prefix: &str) 
         .map(|&c| format!("{prefix}{}", quote_ident(&table.columns[c].name)))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// `'text'` with single quotes doubled.
-pub(super) fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }

@@ -27,8 +27,9 @@ use self::load::{column_list, no_key_check};
 use super::{ModelOutcome, Sink, SinkReport};
 use crate::catalog::{Catalog, Naming};
 use crate::error::{Error, Result};
+use crate::pg::sql::quote_ident;
 use crate::pg::ConnectionSettings;
-use crate::record::{quote_ident, Batch, Generated, TableSchema};
+use crate::record::{Batch, Generated, TableSchema};
 
 /// COPY data is sent in chunks of this size.
 const COPY_CHUNK: usize = 256 * 1024;

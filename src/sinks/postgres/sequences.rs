@@ -21,10 +21,9 @@
 
 use tracing::{debug, info, warn};
 
-use super::load::quote_literal;
 use super::PostgresSink;
 use crate::error::{Error, Result};
-use crate::record::quote_ident;
+use crate::pg::sql::{quote_ident, quote_literal};
 
 /// Where a sequence must go.
 #[derive(Debug, PartialEq, Eq)]
