@@ -5,6 +5,18 @@
 //! with one copy per row and no per-cell allocation, and can be written to another PostgreSQL as is.
 
 use std::fmt;
+use std::sync::Arc;
+
+/// One item of a source's stream: a table starts, rows of it, it ends.
+#[derive(Debug)]
+pub enum Event {
+    /// A table starts; its batches follow.
+    Begin(Arc<TableSchema>),
+    /// Rows of the current table.
+    Rows(Batch),
+    /// The current table is complete.
+    End,
+}
 
 /// How the bytes of a cell are encoded.
 ///

@@ -11,13 +11,10 @@ use crate::error::{Error, Result};
 use crate::pg::ConnectionSettings;
 use crate::pipeline::{run as run_pipeline, RunReport};
 use crate::progress::Progress;
-use crate::sinks::postgres::{ImportMode, PostgresSink, PostgresSinkOptions};
+use crate::sinks::postgres::{ImportMode, PostgresSink, PostgresSinkOptions, CLEAN_CONFIRMATION};
 use crate::sinks::{ModelOutcome, Sink};
 use crate::sources::export_file::{ExportFileSource, ExportFileSourceOptions};
 use crate::storage::{Location, StoreOptions};
-
-/// The words `--mode clean` asks for, as the seed does.
-pub const CONFIRMATION: &str = "DELETE ALL DATA";
 
 /// Runs `import` from its flags.
 pub async fn run(
@@ -131,7 +128,7 @@ fn confirm(
     let mut stderr = std::io::stderr();
     let _ = write!(
         stderr,
-        "{}Type '{CONFIRMATION}' to confirm: ",
+        "{}Type '{CLEAN_CONFIRMATION}' to confirm: ",
         prompt(settings, also_empty)
     );
     let _ = stderr.flush();
@@ -140,7 +137,7 @@ fn confirm(
         .lock()
         .read_line(&mut answer)
         .map_err(|e| Error::Usage(format!("cannot read the confirmation: {e}")))?;
-    Ok(answer.trim_end_matches(['\n', '\r']) == CONFIRMATION)
+    Ok(answer.trim_end_matches(['\n', '\r']) == CLEAN_CONFIRMATION)
 }
 
 /// The warning before the confirmation: what `clean` is about to empty, and where.

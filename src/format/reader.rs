@@ -13,8 +13,8 @@ use tracing::warn;
 
 use super::raw::Recorder;
 use super::{Metadata, FORMAT_VERSION};
+use crate::record::Event;
 use crate::record::{tag, Batch, Column, Generated, Repr, Section, TableSchema};
-use crate::sources::Event;
 
 /// Rows per batch handed on.
 const BATCH_ROWS: usize = 1024;

@@ -16,13 +16,12 @@ use super::config::{
 };
 use super::runner::{run as run_pipeline, RunReport};
 use crate::catalog::{Catalog, Naming};
-use crate::commands::import::CONFIRMATION;
 use crate::error::{Error, Result};
 use crate::format::{Layout, Metadata};
 use crate::pg::ConnectionSettings;
 use crate::progress::Progress;
 use crate::sinks::export_file::{ExportFileOptions, ExportFileSink};
-use crate::sinks::postgres::{ImportMode, PostgresSink, PostgresSinkOptions};
+use crate::sinks::postgres::{ImportMode, PostgresSink, PostgresSinkOptions, CLEAN_CONFIRMATION};
 use crate::sinks::Sink;
 use crate::sources::export_file::{ExportFileSource, ExportFileSourceOptions};
 use crate::sources::postgres::{PostgresSource, PostgresSourceOptions};
@@ -75,12 +74,12 @@ fn validation_errors(file: &PipelineFile, options: RunOptions) -> Vec<PipelineEr
         if let SinkConfig::Postgres(config) = sink.get_ref() {
             if config.mode == ModeConfig::Clean
                 && !options.yes
-                && config.confirm.as_deref() != Some(CONFIRMATION)
+                && config.confirm.as_deref() != Some(CLEAN_CONFIRMATION)
             {
                 errors.push(file.error_at(
                     sink.span(),
                     format!(
-                        "a postgres sink in clean mode deletes data: add confirm = \"{CONFIRMATION}\" \
+                        "a postgres sink in clean mode deletes data: add confirm = \"{CLEAN_CONFIRMATION}\" \
                          to it, or pass --yes to run (a pipeline never prompts)"
                     ),
                 ));

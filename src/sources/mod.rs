@@ -7,23 +7,11 @@
 pub mod export_file;
 pub mod postgres;
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::record::{Batch, TableSchema};
-
-/// One item of a source's stream.
-#[derive(Debug)]
-pub enum Event {
-    /// A table starts; its batches follow.
-    Begin(Arc<TableSchema>),
-    /// Rows of the current table.
-    Rows(Batch),
-    /// The current table is complete.
-    End,
-}
+use crate::record::Batch;
+pub use crate::record::Event;
 
 /// A stream of tables and their rows.
 #[async_trait]

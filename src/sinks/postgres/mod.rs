@@ -48,6 +48,10 @@ pub enum ImportMode {
     Clean,
 }
 
+/// The words that confirm a clean import (the prompt's answer, a pipeline sink's `confirm`), as
+/// the seed asks for them.
+pub const CLEAN_CONFIRMATION: &str = "DELETE ALL DATA";
+
 impl std::fmt::Display for ImportMode {
     /// The mode as the command line spells it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
