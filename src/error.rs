@@ -57,6 +57,15 @@ pub enum Error {
     /// A bug or an unexpected state inside the tool.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A pipeline's sink could not be opened; `place` is its `file:line:column`.
+    #[error("{place}: the sink cannot be opened: {}", crate::pg::error_chain(&**.cause))]
+    SinkOpen {
+        /// Where the sink is in the pipeline file.
+        place: String,
+        /// Why.
+        #[source]
+        cause: Box<Error>,
+    },
     /// The user declined the confirmation prompt; nothing was changed.
     #[error("{0}")]
     Cancelled(String),
@@ -66,18 +75,16 @@ pub enum Error {
     /// A transform failed on a value.
     #[error(transparent)]
     Transform(#[from] crate::transforms::TransformError),
-    /// A pipeline file is invalid.
+    /// A pipeline file is invalid (a `pipeline::config::PipelineError`, converted where it is
+    /// defined, so that this module names nothing of the layers that use it).
     #[error(transparent)]
-    Pipeline(#[from] crate::pipeline::config::PipelineError),
+    Pipeline(Box<dyn std::error::Error + Send + Sync>),
     /// Standard output could not be written (a closed pipe ends the process quietly, exit 141).
     #[error("writing to standard output failed: {0}")]
     Stdout(#[source] std::io::Error),
-    /// Starting the throwaway PostgreSQL of `demo` failed.
-    #[error(transparent)]
-    LocalPg(#[from] crate::demo::local_pg::LocalPgError),
-    /// Loading sample data failed.
-    #[error("{}", crate::pg::error_chain(.0))]
-    Sample(#[from] crate::demo::sample::SampleError),
+    /// The demo's throwaway PostgreSQL or its sample data failed (converted in `demo`).
+    #[error("{}", crate::pg::error_chain(&**.0))]
+    Demo(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl Error {
@@ -91,6 +98,7 @@ impl Error {
             Error::Usage(_)
             | Error::Catalog(CatalogError::UnknownModels { .. })
             | Error::Storage(StorageError::MemoryOutsideTests(_)) => 2,
+            Error::SinkOpen { cause, .. } => cause.exit_code(),
             Error::Interrupted("SIGINT") => 130,
             Error::Interrupted("SIGHUP") => 129,
             Error::Interrupted(_) => 143,

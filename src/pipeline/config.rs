@@ -261,6 +261,12 @@ pub struct PipelineFile {
     pub literal_secrets: Vec<super::secrets::LiteralSecret>,
 }
 
+impl From<PipelineError> for crate::error::Error {
+    fn from(error: PipelineError) -> Self {
+        crate::error::Error::Pipeline(Box::new(error))
+    }
+}
+
 impl PipelineError {
     /// `Ok` when `errors` is empty, else the one error or all of them.
     pub fn all(errors: Vec<PipelineError>) -> Result<(), PipelineError> {

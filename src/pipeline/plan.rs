@@ -429,11 +429,10 @@ pub async fn run(
                     sink.abort().await;
                 }
                 let (line, column) = super::config::line_column(&file.text, sink.span().start);
-                return Err(Error::Data(format!(
-                    "{}:{line}:{column}: the sink cannot be opened: {}",
-                    file.path.display(),
-                    crate::pg::error_chain(&error)
-                )));
+                return Err(Error::SinkOpen {
+                    place: format!("{}:{line}:{column}", file.path.display()),
+                    cause: Box::new(error),
+                });
             }
         }
     }

@@ -188,6 +188,43 @@ async fn a_literal_secret_is_warned_about() {
     }
 }
 
+/// An unknown model is a usage error wherever a pipeline names it, exit code 2 as for the
+/// `--include` flag, with the message naming it (issue 11: the sink's error was a string, exit 1).
+#[tokio::test]
+async fn an_unknown_model_in_a_pipeline_exits_2() {
+    let source = sample_db("unknown_model_source", 100).await;
+    let target = empty_cityforge("unknown_model_target").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "source.toml",
+            format!(
+                "[source]\ntype = \"postgres\"\nurl = \"${{CF_SOURCE}}\"\ninclude = [\"Nope\"]\n\n\
+                 [[sinks]]\ntype = \"export_file\"\nlocation = \"out.json\"\n"
+            ),
+        ),
+        (
+            "sink.toml",
+            format!(
+                "[source]\ntype = \"postgres\"\nurl = \"${{CF_SOURCE}}\"\ninclude = [\"Tag\"]\n\n\
+                 [[sinks]]\ntype = \"postgres\"\nurl = \"${{CF_TARGET}}\"\ninclude = [\"Nope\"]\n"
+            ),
+        ),
+    ];
+    let env = [
+        ("CF_SOURCE", source.url.as_str()),
+        ("CF_TARGET", target.url.as_str()),
+    ];
+    for (name, text) in cases {
+        let file = write_pipeline(dir.path(), name, &text);
+        let output = run_cli(&["run", file.to_str().unwrap()], &env, dir.path());
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{name}: {message}");
+        assert!(message.contains("Nope"), "{name}: {message}");
+    }
+    assert!(checksums(&target).await.values().all(|sum| sum == "empty"));
+}
+
 #[tokio::test]
 async fn unset_variables_are_listed_by_check_and_fatal_for_run() {
     let dir = tempfile::tempdir().unwrap();
