@@ -198,17 +198,13 @@ async fn an_unknown_model_in_a_pipeline_exits_2() {
     let cases = [
         (
             "source.toml",
-            format!(
-                "[source]\ntype = \"postgres\"\nurl = \"${{CF_SOURCE}}\"\ninclude = [\"Nope\"]\n\n\
-                 [[sinks]]\ntype = \"export_file\"\nlocation = \"out.json\"\n"
-            ),
+            "[source]\ntype = \"postgres\"\nurl = \"${CF_SOURCE}\"\ninclude = [\"Nope\"]\n\n\
+             [[sinks]]\ntype = \"export_file\"\nlocation = \"out.json\"\n",
         ),
         (
             "sink.toml",
-            format!(
-                "[source]\ntype = \"postgres\"\nurl = \"${{CF_SOURCE}}\"\ninclude = [\"Tag\"]\n\n\
-                 [[sinks]]\ntype = \"postgres\"\nurl = \"${{CF_TARGET}}\"\ninclude = [\"Nope\"]\n"
-            ),
+            "[source]\ntype = \"postgres\"\nurl = \"${CF_SOURCE}\"\ninclude = [\"Tag\"]\n\n\
+             [[sinks]]\ntype = \"postgres\"\nurl = \"${CF_TARGET}\"\ninclude = [\"Nope\"]\n",
         ),
     ];
     let env = [
@@ -216,7 +212,7 @@ async fn an_unknown_model_in_a_pipeline_exits_2() {
         ("CF_TARGET", target.url.as_str()),
     ];
     for (name, text) in cases {
-        let file = write_pipeline(dir.path(), name, &text);
+        let file = write_pipeline(dir.path(), name, text);
         let output = run_cli(&["run", file.to_str().unwrap()], &env, dir.path());
         let message = stderr(&output);
         assert_eq!(output.status.code(), Some(2), "{name}: {message}");
