@@ -8,8 +8,15 @@ use std::path::PathBuf;
 use tokio_postgres::config::{Host, SslMode as PgSslMode};
 use tokio_postgres::Client;
 
+mod mask;
+mod pgpass;
 pub mod sql;
 mod tls;
+
+pub use mask::mask_url;
+#[cfg(test)]
+use pgpass::pgpass_lookup;
+use pgpass::pgpass_password;
 
 /// Errors from connecting to PostgreSQL; messages name the server, never the password.
 #[derive(Debug, thiserror::Error)]
@@ -136,74 +143,6 @@ impl fmt::Debug for ConnectionSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ConnectionSettings({})", self.masked)
     }
-}
-
-/// Replaces the password of a `postgres://user:password@…` URL (or a `password=` query
-/// parameter) with `***`.
-pub fn mask_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                let _ = parsed.set_password(Some("***"));
-            }
-            if parsed.query_pairs().any(|(key, _)| key == "password") {
-                let pairs: Vec<(String, String)> = parsed
-                    .query_pairs()
-                    .map(|(key, value)| {
-                        let value = if key == "password" {
-                            "***".to_owned()
-                        } else {
-                            value.into_owned()
-                        };
-                        (key.into_owned(), value)
-                    })
-                    .collect();
-                parsed.query_pairs_mut().clear().extend_pairs(pairs);
-            }
-            parsed.to_string()
-        }
-        Err(_) => mask_unparsed(url),
-    }
-}
-
-/// Masks the password of a connection string that does not parse (a bad port, a malformed host):
-/// the user-info of `scheme://user:password@…` up to the last `@`, and every `password=` value of
-/// a key=value string or query. Anything it cannot place is hidden whole.
-fn mask_unparsed(text: &str) -> String {
-    let mut masked = match text.find("://") {
-        Some(scheme_end) => {
-            let authority_start = scheme_end + 3;
-            match text[authority_start..].rfind('@') {
-                Some(at) => {
-                    let at = authority_start + at;
-                    let userinfo = &text[authority_start..at];
-                    match userinfo.find(':') {
-                        Some(colon) => {
-                            format!("{}:***{}", &text[..authority_start + colon], &text[at..])
-                        }
-                        None => text.to_owned(),
-                    }
-                }
-                None => text.to_owned(),
-            }
-        }
-        None => text.to_owned(),
-    };
-    // `password=value` in a key=value string or a query, quoted or not.
-    let mut from = 0;
-    while let Some(found) = masked[from..].to_ascii_lowercase().find("password=") {
-        let value_start = from + found + "password=".len();
-        let rest = &masked[value_start..];
-        let value_len = if let Some(quoted) = rest.strip_prefix('\'') {
-            quoted.find('\'').map_or(rest.len(), |end| end + 2)
-        } else {
-            rest.find(|c: char| c.is_whitespace() || c == '&' || c == '#')
-                .unwrap_or(rest.len())
-        };
-        masked.replace_range(value_start..value_start + value_len, "***");
-        from = value_start + 3;
-    }
-    masked
 }
 
 /// The `application_name` of every connection unless the URL or `PGAPPNAME` names another: what a
@@ -400,78 +339,6 @@ fn unquote_conninfo(value: &str) -> String {
         });
     }
     out
-}
-
-/// The password for `host:port:database:user` from a libpq password file (`PGPASSFILE`, else
-/// `~/.pgpass`). Like libpq, a file that group or others can read is ignored, with a warning.
-fn pgpass_password(
-    env: Env<'_>,
-    host: &str,
-    port: &str,
-    database: &str,
-    user: &str,
-) -> Option<String> {
-    let path = match env("PGPASSFILE") {
-        Some(path) => PathBuf::from(path),
-        None => PathBuf::from(env("HOME")?).join(".pgpass"),
-    };
-    let metadata = std::fs::metadata(&path).ok()?;
-    if !metadata.is_file() {
-        return None;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if metadata.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(
-                file = %path.display(),
-                "The password file has group or world access and is ignored; permissions should \
-                 be u=rw (0600) or less."
-            );
-            return None;
-        }
-    }
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(error) => {
-            tracing::warn!(file = %path.display(), %error, "Cannot read the password file.");
-            return None;
-        }
-    };
-    // A socket directory matches `localhost`, as in libpq.
-    let host = if host.starts_with('/') {
-        "localhost"
-    } else {
-        host
-    };
-    pgpass_lookup(&text, [host, port, database, user])
-}
-
-/// The password of the first line of a password file matching `wanted` (host, port, database,
-/// user): fields separated by `:`, `*` matching anything, `\:` and `\\` escaping.
-fn pgpass_lookup(text: &str, wanted: [&str; 4]) -> Option<String> {
-    text.lines()
-        .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
-        .find_map(|line| {
-            let mut fields = vec![String::new()];
-            let mut chars = line.chars();
-            while let Some(c) = chars.next() {
-                match c {
-                    // The password is the rest of the line: its colons need no escape.
-                    ':' if fields.len() < 5 => fields.push(String::new()),
-                    '\\' => fields.last_mut()?.push(chars.next().unwrap_or(c)),
-                    _ => fields.last_mut()?.push(c),
-                }
-            }
-            if fields.len() != 5 {
-                return None;
-            }
-            let matches = wanted
-                .iter()
-                .zip(&fields)
-                .all(|(want, field)| field == "*" || field == want);
-            matches.then(|| fields.pop()).flatten()
-        })
 }
 
 impl ConnectionSettings {
