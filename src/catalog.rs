@@ -191,95 +191,49 @@ pub fn model_selected(model: &str, include: Option<&[String]>, exclude: &[String
 }
 
 /// Estimated rows of each table (in the order given; a partitioned table sums its partitions),
-/// without reading any: the statistics of the last `ANALYZE` scaled to the table's current size,
-/// as PostgreSQL's planner does. A table never analyzed is estimated from its size and its
-/// columns' widths, so a guess is there even before autovacuum's first visit. For progress and
-/// `run --dry-run`; a table that no longer exists counts 0.
+/// without reading any and without taking a lock (a table locked by another session must not
+/// stall the export before it starts): the larger of the rows counted by the last `ANALYZE`
+/// (`reltuples`, -1 when never analyzed) and the live rows the statistics system counts since
+/// (0 on a standby, whose statistics are its own). For progress and `run --dry-run`; a table that
+/// no longer exists counts 0.
 pub async fn estimate_rows(
     client: &impl GenericClient,
     tables: &[TableSchema],
 ) -> Result<Vec<u64>, CatalogError> {
     let names: Vec<String> = tables.iter().map(TableSchema::qualified_name).collect();
+    // Catalog rows and statistics only: pg_relation_size or pg_partition_tree would lock.
     // to_regclass, not ::regclass: a missing table gives no row rather than an error, which would
     // abort the export's snapshot transaction.
     let rows = client
         .query(
-            "SELECT w.ord::int8, c.reltuples::float8, c.relpages::int8, \
-                    pg_relation_size(c.oid)::int8, current_setting('block_size')::int8, \
-                    (SELECT coalesce(sum(CASE WHEN t.typlen > 0 THEN t.typlen \
-                                              ELSE $2::int8 END), 0)::int8 \
-                       FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
-                      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) \
-             FROM unnest($1::text[]) WITH ORDINALITY AS w(name, ord) \
-             CROSS JOIN LATERAL ( \
-                 SELECT to_regclass(w.name) AS relid \
-                 UNION SELECT p.relid FROM pg_partition_tree(to_regclass(w.name)) p \
-             ) r \
-             JOIN pg_class c ON c.oid = r.relid \
-             WHERE c.relkind IN ('r', 'm')",
-            &[&names, &VARIABLE_WIDTH],
+            "WITH RECURSIVE tree(ord, relid) AS ( \
+                 SELECT w.ord, to_regclass(w.name)::oid \
+                   FROM unnest($1::text[]) WITH ORDINALITY AS w(name, ord) \
+                 UNION ALL \
+                 SELECT tree.ord, i.inhrelid FROM tree \
+                   JOIN pg_class parent ON parent.oid = tree.relid AND parent.relkind = 'p' \
+                   JOIN pg_inherits i ON i.inhparent = tree.relid \
+             ) \
+             SELECT tree.ord::int8, \
+                    sum(greatest(c.reltuples::int8, pg_stat_get_live_tuples(c.oid), 0))::int8 \
+               FROM tree JOIN pg_class c ON c.oid = tree.relid \
+              WHERE c.relkind IN ('r', 'm') \
+              GROUP BY tree.ord",
+            &[&names],
         )
         .await
         .map_err(query_error)?;
     let mut estimates = vec![0u64; tables.len()];
     for row in rows {
-        let ord: i64 = row.get(0);
-        let relation = RelationSize {
-            reltuples: row.get(1),
-            relpages: row.get(2),
-            bytes: row.get(3),
-            block_size: row.get(4),
-            width: row.get(5),
-        };
+        let (ord, rows): (i64, i64) = (row.get(0), row.get(1));
         let slot = usize::try_from(ord - 1)
             .ok()
             .and_then(|index| estimates.get_mut(index));
         if let Some(slot) = slot {
-            *slot = slot.saturating_add(relation.estimated_rows());
+            *slot = u64::try_from(rows).unwrap_or(0);
         }
     }
     Ok(estimates)
-}
-
-/// The width the planner assumes for a variable-length column without statistics.
-const VARIABLE_WIDTH: i64 = 32;
-/// A page's header (`SizeOfPageHeaderData`).
-const PAGE_HEADER: i64 = 24;
-/// Per row: the aligned tuple header (24) and its line pointer (4).
-const TUPLE_OVERHEAD: i64 = 28;
-
-/// One relation's statistics and size, as `pg_class` and `pg_relation_size` tell them.
-#[derive(Clone, Copy, Debug)]
-struct RelationSize {
-    /// Rows at the last `ANALYZE`/`VACUUM`; -1 when never analyzed (0 before PostgreSQL 14).
-    reltuples: f64,
-    /// Pages at the last `ANALYZE`/`VACUUM`.
-    relpages: i64,
-    /// The main fork's size now.
-    bytes: i64,
-    /// The server's page size.
-    block_size: i64,
-    /// Sum of the columns' widths (fixed lengths, [`VARIABLE_WIDTH`] for the others).
-    width: i64,
-}
-
-impl RelationSize {
-    /// Rows per page from the statistics (or, without them, from the row width), times the pages
-    /// there are now.
-    fn estimated_rows(self) -> u64 {
-        if self.bytes <= 0 || self.block_size <= 0 {
-            return 0;
-        }
-        let pages = self.bytes as f64 / self.block_size as f64;
-        let per_page = if self.reltuples >= 0.0 && self.relpages > 0 {
-            self.reltuples / self.relpages as f64
-        } else {
-            (self.block_size - PAGE_HEADER).max(0) as f64
-                / (self.width.max(0) + TUPLE_OVERHEAD) as f64
-        };
-        // `as` saturates: a negative product gives 0.
-        (per_page * pages).round() as u64
-    }
 }
 
 /// A table as read from the catalog, before naming.
@@ -691,41 +645,6 @@ pub fn dependency_order(tables: Vec<TableSchema>) -> Vec<TableSchema> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn row_estimates_from_statistics_or_width() {
-        let size = |reltuples: f64, relpages: i64, bytes: i64, width: i64| RelationSize {
-            reltuples,
-            relpages,
-            bytes,
-            block_size: 8192,
-            width,
-        };
-        for (relation, expected, why) in [
-            (size(1000.0, 10, 10 * 8192, 8), 1000, "analyzed, unchanged"),
-            (
-                size(1000.0, 10, 20 * 8192, 8),
-                2000,
-                "grew since: scaled by pages",
-            ),
-            (size(0.0, 10, 10 * 8192, 8), 0, "analyzed, rows all deleted"),
-            (size(-1.0, 0, 0, 8), 0, "never analyzed, empty"),
-            // (8192 - 24) / (36 + 28) = 127.6 rows a page.
-            (
-                size(-1.0, 0, 10 * 8192, 36),
-                1276,
-                "never analyzed: from widths",
-            ),
-            (
-                size(0.0, 0, 10 * 8192, 36),
-                1276,
-                "never analyzed before 14",
-            ),
-            (size(50.0, 0, 8192, 36), 128, "analyzed empty, then filled"),
-        ] {
-            assert_eq!(relation.estimated_rows(), expected, "{why}");
-        }
-    }
 
     fn table(name: &str, refs: &[&str]) -> TableSchema {
         TableSchema {
