@@ -190,6 +190,52 @@ pub fn model_selected(model: &str, include: Option<&[String]>, exclude: &[String
     keep(model)
 }
 
+/// Estimated rows of each table (in the order given; a partitioned table sums its partitions),
+/// without reading any and without taking a lock (a table locked by another session must not
+/// stall the export before it starts): the larger of the rows counted by the last `ANALYZE`
+/// (`reltuples`, -1 when never analyzed) and the live rows the statistics system counts since
+/// (0 on a standby, whose statistics are its own). For progress and `run --dry-run`; a table that
+/// no longer exists counts 0.
+pub async fn estimate_rows(
+    client: &impl GenericClient,
+    tables: &[TableSchema],
+) -> Result<Vec<u64>, CatalogError> {
+    let names: Vec<String> = tables.iter().map(TableSchema::qualified_name).collect();
+    // Catalog rows and statistics only: pg_relation_size or pg_partition_tree would lock.
+    // to_regclass, not ::regclass: a missing table gives no row rather than an error, which would
+    // abort the export's snapshot transaction.
+    let rows = client
+        .query(
+            "WITH RECURSIVE tree(ord, relid) AS ( \
+                 SELECT w.ord, to_regclass(w.name)::oid \
+                   FROM unnest($1::text[]) WITH ORDINALITY AS w(name, ord) \
+                 UNION ALL \
+                 SELECT tree.ord, i.inhrelid FROM tree \
+                   JOIN pg_class parent ON parent.oid = tree.relid AND parent.relkind = 'p' \
+                   JOIN pg_inherits i ON i.inhparent = tree.relid \
+             ) \
+             SELECT tree.ord::int8, \
+                    sum(greatest(c.reltuples::int8, pg_stat_get_live_tuples(c.oid), 0))::int8 \
+               FROM tree JOIN pg_class c ON c.oid = tree.relid \
+              WHERE c.relkind IN ('r', 'm') \
+              GROUP BY tree.ord",
+            &[&names],
+        )
+        .await
+        .map_err(query_error)?;
+    let mut estimates = vec![0u64; tables.len()];
+    for row in rows {
+        let (ord, rows): (i64, i64) = (row.get(0), row.get(1));
+        let slot = usize::try_from(ord - 1)
+            .ok()
+            .and_then(|index| estimates.get_mut(index));
+        if let Some(slot) = slot {
+            *slot = u64::try_from(rows).unwrap_or(0);
+        }
+    }
+    Ok(estimates)
+}
+
 /// A table as read from the catalog, before naming.
 #[derive(Debug)]
 struct RawTable {

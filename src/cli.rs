@@ -27,6 +27,26 @@ pub struct GlobalArgs {
     /// Log format on stderr: text for people, json for Kubernetes and log shippers.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+    /// Without a progress bar (no terminal, or --log-format json), log a progress event (model,
+    /// rows, bytes, percent when known) every SECONDS; fractions allowed, 0 turns them off.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value = "30",
+        value_parser = parse_seconds,
+        env = "CITYFORGE_PROGRESS_INTERVAL",
+        global = true
+    )]
+    pub progress_interval: std::time::Duration,
+}
+
+/// A duration in seconds, fractions allowed (`30`, `0.5`).
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|seconds| std::time::Duration::try_from_secs_f64(seconds).ok())
+        .ok_or_else(|| format!("expected a number of seconds, such as 30 or 0.5, not \"{text}\""))
 }
 
 /// Log output format.

@@ -36,6 +36,7 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -1740,18 +1741,42 @@ impl Drop for Upload {
 pub type InputStream = Box<dyn AsyncRead + Send + Unpin>;
 
 /// Opens a location for reading. gzip and zstd are detected from the magic bytes, not the name.
-/// An object is streamed (never downloaded first).
-pub async fn open_input(location: &Location) -> Result<InputStream, StorageError> {
-    let raw = open_raw(location).await?;
-    decompress(raw, location).await
+/// An object is streamed (never downloaded first). The meter counts the stored (compressed)
+/// bytes read so far against the stored size, so progress can show how far the reading is.
+pub async fn open_input(location: &Location) -> Result<(InputStream, ReadMeter), StorageError> {
+    let (raw, size) = open_raw_sized(location).await?;
+    let meter = ReadMeter {
+        read: Arc::new(AtomicU64::new(0)),
+        size,
+    };
+    let counted = Box::new(CountingReader {
+        inner: raw,
+        read: meter.read.clone(),
+    });
+    Ok((decompress(counted, location).await?, meter))
 }
 
 /// Opens a location's stored bytes as they are (no decompression).
 pub async fn open_raw(location: &Location) -> Result<InputStream, StorageError> {
+    Ok(open_raw_sized(location).await?.0)
+}
+
+/// Opens a location's stored bytes, with their size when it is known before reading: a regular
+/// file's length or an object's size; standard input and pipes have none.
+async fn open_raw_sized(location: &Location) -> Result<(InputStream, Option<u64>), StorageError> {
     Ok(match location {
-        Location::Stdio => Box::new(tokio::io::stdin()),
+        Location::Stdio => (Box::new(tokio::io::stdin()), None),
         Location::Path(path) => match tokio::fs::File::open(path).await {
-            Ok(file) => Box::new(file),
+            Ok(file) => {
+                // A FIFO or a device reports no meaningful length.
+                let size = file
+                    .metadata()
+                    .await
+                    .ok()
+                    .filter(|metadata| metadata.is_file())
+                    .map(|metadata| metadata.len());
+                (Box::new(file), size)
+            }
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
                 return Err(StorageError::NotFound(path.display().to_string()))
             }
@@ -1777,6 +1802,7 @@ pub async fn open_raw(location: &Location) -> Result<InputStream, StorageError> 
                     });
                 }
             };
+            let size = result.meta.size;
             let shown = object.clone();
             let stream = result.into_stream().map_err(move |error| {
                 io::Error::other(format!(
@@ -1784,9 +1810,54 @@ pub async fn open_raw(location: &Location) -> Result<InputStream, StorageError> 
                     describe_object_error(&shown, &error)
                 ))
             });
-            Box::new(tokio_util::io::StreamReader::new(stream))
+            (
+                Box::new(tokio_util::io::StreamReader::new(stream)),
+                Some(size),
+            )
         }
     })
+}
+
+/// How much of an input's stored (compressed) bytes has been read, and its stored size when
+/// known. Cloned freely: every clone reads the same counter, which the input's reader advances.
+#[derive(Clone, Debug, Default)]
+pub struct ReadMeter {
+    read: Arc<AtomicU64>,
+    size: Option<u64>,
+}
+
+impl ReadMeter {
+    /// Stored bytes read so far.
+    pub fn read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    /// The stored size, when the location tells it before reading (not for standard input).
+    pub fn size(&self) -> Option<u64> {
+        self.size
+    }
+}
+
+/// Counts the bytes read through it into a [`ReadMeter`].
+struct CountingReader {
+    inner: InputStream,
+    read: Arc<AtomicU64>,
+}
+
+impl AsyncRead for CountingReader {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &poll {
+            let read = (buf.filled().len() - before) as u64;
+            self.read.fetch_add(read, Ordering::Relaxed);
+        }
+        poll
+    }
 }
 
 /// Wraps a raw stream in the decompressor its first bytes announce.
@@ -2453,13 +2524,16 @@ mod tests {
             output.write_all(b"{\"x\": 1}").await.unwrap();
             output.publish().await.unwrap();
             let mut text = String::new();
-            open_input(&location)
-                .await
-                .unwrap()
-                .read_to_string(&mut text)
-                .await
-                .unwrap();
+            let (mut input, meter) = open_input(&location).await.unwrap();
+            input.read_to_string(&mut text).await.unwrap();
             assert_eq!(text, "{\"x\": 1}", "{name}");
+            // The meter counts the stored (compressed) bytes, all of them once read.
+            let stored = std::fs::metadata(dir.path().join(name)).unwrap().len();
+            assert_eq!(
+                (meter.read(), meter.size()),
+                (stored, Some(stored)),
+                "{name}"
+            );
         }
         let missing = Location::Path(dir.path().join("missing.json"));
         assert!(matches!(
@@ -2491,13 +2565,11 @@ mod tests {
         let stored = output.publish().await.unwrap();
         assert!(stored > PART_BYTES as u64, "{stored} bytes: a single part");
         let mut text = Vec::new();
-        open_input(&location)
-            .await
-            .unwrap()
-            .read_to_end(&mut text)
-            .await
-            .unwrap();
+        let (mut input, meter) = open_input(&location).await.unwrap();
+        assert_eq!(meter.size(), Some(stored));
+        input.read_to_end(&mut text).await.unwrap();
         assert!(text == expected, "the round trip changed the bytes");
+        assert_eq!(meter.read(), stored);
         let checksum = read_checksum(&location).await.unwrap();
         assert_eq!(checksum.name, "trip.json.zst");
         let mut raw = Vec::new();

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::format::{Layout, Metadata};
 use crate::pg::ConnectionSettings;
 use crate::pipeline::{run as run_pipeline, RunReport};
-use crate::progress::Progress;
+use crate::progress::{Progress, ProgressMode};
 use crate::sinks::export_file::{ExportFileOptions, ExportFileSink};
 use crate::sinks::Sink;
 use crate::sources::postgres::{PostgresSource, PostgresSourceOptions};
@@ -96,7 +96,7 @@ const DEFAULT_PATTERN: &str = "data_export_{timestamp}.json";
 pub async fn run(
     args: ExportArgs,
     cancel: &CancellationToken,
-    show_progress: bool,
+    progress: ProgressMode,
 ) -> Result<RunReport> {
     let retention = Retention {
         keep_last: args.keep_last.map(|n| n as usize),
@@ -111,7 +111,7 @@ pub async fn run(
         ConnectionSettings::resolve(args.connection.url(), &args.connection.overrides())?;
     let options = ExportOptions::from_args(&args)?;
     let written = options.output.location.clone();
-    let report = export(&settings, options, cancel, &Progress::new(show_progress)).await?;
+    let report = export(&settings, options, cancel, &Progress::new(progress)).await?;
     if retention.is_active() {
         let deleted = apply_retention(&pattern, &written, retention).await?;
         info!(

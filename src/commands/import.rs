@@ -10,7 +10,7 @@ use crate::cli::{ImportArgs, ModeArg, NamingArg};
 use crate::error::{Error, Result};
 use crate::pg::ConnectionSettings;
 use crate::pipeline::{run as run_pipeline, RunReport};
-use crate::progress::Progress;
+use crate::progress::{Progress, ProgressMode};
 use crate::sinks::postgres::{ImportMode, PostgresSink, PostgresSinkOptions, CLEAN_CONFIRMATION};
 use crate::sinks::{ModelOutcome, Sink};
 use crate::sources::export_file::{ExportFileSource, ExportFileSourceOptions};
@@ -20,7 +20,7 @@ use crate::storage::{Location, StoreOptions};
 pub async fn run(
     args: ImportArgs,
     cancel: &CancellationToken,
-    show_progress: bool,
+    progress: ProgressMode,
     quiet: bool,
 ) -> Result<()> {
     let mode = match args.mode {
@@ -67,7 +67,7 @@ pub async fn run(
         source_options,
         sink_options,
         cancel,
-        &Progress::new(show_progress),
+        &Progress::new(progress),
     )
     .await?;
     if !quiet {

@@ -8,8 +8,9 @@ pub mod verify;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, GlobalArgs, LogFormat};
 use crate::error::Result;
+use crate::progress::ProgressMode;
 
 /// Runs a parsed command line. SIGINT/SIGTERM cancel the job (partial output is removed).
 pub async fn run(cli: Cli) -> Result<()> {
@@ -17,15 +18,29 @@ pub async fn run(cli: Cli) -> Result<()> {
     crate::signals::install(cancel.clone()).map_err(|e| {
         crate::error::Error::Internal(format!("cannot install signal handlers: {e}"))
     })?;
-    let show_progress = !cli.global.quiet
-        && cli.global.log_format == crate::cli::LogFormat::Text
-        && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let progress = progress_mode(&cli.global);
     match cli.command {
-        Command::Export(args) => export::run(args, &cancel, show_progress).await.map(|_| ()),
-        Command::Import(args) => import::run(args, &cancel, show_progress, cli.global.quiet).await,
-        Command::Run(args) => pipeline::run(args, &cancel, show_progress).await,
+        Command::Export(args) => export::run(args, &cancel, progress).await.map(|_| ()),
+        Command::Import(args) => import::run(args, &cancel, progress, cli.global.quiet).await,
+        Command::Run(args) => pipeline::run(args, &cancel, progress).await,
         Command::Check(args) => pipeline::check(args).await,
         Command::Demo(args) => demo::run(args, &cancel).await,
         Command::Verify(args) => verify::run(args, &cancel).await,
+    }
+}
+
+/// A bar when text logs go to a terminal; otherwise progress events in the log, unless `-q`
+/// (only warnings) or an interval of 0 turns them off.
+fn progress_mode(global: &GlobalArgs) -> ProgressMode {
+    if global.quiet {
+        ProgressMode::Hidden
+    } else if global.log_format == LogFormat::Text
+        && std::io::IsTerminal::is_terminal(&std::io::stderr())
+    {
+        ProgressMode::Bar
+    } else if global.progress_interval.is_zero() {
+        ProgressMode::Hidden
+    } else {
+        ProgressMode::Log(global.progress_interval)
     }
 }

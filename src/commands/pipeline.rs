@@ -6,14 +6,14 @@ use crate::cli::{CheckArgs, RunArgs};
 use crate::error::Result;
 use crate::pipeline::config::PipelineFile;
 use crate::pipeline::plan::{self, RunOptions};
-use crate::progress::Progress;
+use crate::progress::{Progress, ProgressMode};
 
 fn environment(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
 /// Runs a pipeline file (or prints its plan with `--dry-run`).
-pub async fn run(args: RunArgs, cancel: &CancellationToken, show_progress: bool) -> Result<()> {
+pub async fn run(args: RunArgs, cancel: &CancellationToken, progress: ProgressMode) -> Result<()> {
     let file = PipelineFile::load(&args.file, &environment)?;
     file.warn_literal_secrets();
     if args.dry_run {
@@ -26,7 +26,7 @@ pub async fn run(args: RunArgs, cancel: &CancellationToken, show_progress: bool)
         &file,
         RunOptions { yes: args.yes },
         cancel,
-        &Progress::new(show_progress),
+        &Progress::new(progress),
     )
     .await?;
     for sink in &report.sinks {

@@ -15,7 +15,7 @@ use super::config::{
     CompressConfig, ModeConfig, NamingConfig, PipelineError, PipelineFile, SinkConfig, SourceConfig,
 };
 use super::runner::{run as run_pipeline, RunReport};
-use crate::catalog::{Catalog, Naming};
+use crate::catalog::{estimate_rows, Catalog, Naming};
 use crate::error::{Error, Result};
 use crate::format::{Layout, Metadata};
 use crate::pg::ConnectionSettings;
@@ -265,17 +265,9 @@ pub async fn plan(file: &PipelineFile, options: RunOptions) -> Result<String> {
             let settings = source_settings(c.url.as_deref())?;
             let _ = writeln!(out, "Source: PostgreSQL {settings}");
             let client = settings.connect().await?;
+            let estimates = estimate_rows(&client, &catalog.tables).await?;
             let _ = writeln!(out, "Models (estimated rows):");
-            for table in &catalog.tables {
-                let estimate: i64 = client
-                    .query_one(
-                        "SELECT greatest(c.reltuples, 0)::int8 FROM pg_class c \
-                         WHERE c.oid = $1::text::regclass",
-                        &[&table.qualified_name()],
-                    )
-                    .await
-                    .map(|row| row.get(0))
-                    .unwrap_or(0);
+            for (table, estimate) in catalog.tables.iter().zip(estimates) {
                 let _ = writeln!(out, "  {:<24} ~{estimate}", table.model);
                 for transform in &file.config.transforms {
                     let config = transform.get_ref();

@@ -53,12 +53,13 @@ pub async fn run(
     progress: &Progress,
 ) -> Result<RunReport> {
     let mut models = Vec::new();
+    progress.start(source.extent());
     let pumped = tokio::select! {
         biased;
         _ = cancel.cancelled() => Err(interruption()),
         result = pump(source, transforms, &mut sinks, &mut models, progress) => result,
     };
-    progress.finish();
+    progress.finish(pumped.is_ok());
     let prepared = match pumped {
         Ok(()) => {
             tokio::select! {
@@ -149,6 +150,7 @@ async fn pump(
                 for sink in sinks.iter_mut() {
                     sink.end_table().await?;
                 }
+                progress.end_model();
                 if let (Some(schema), Some(count)) = (table.take(), models.last()) {
                     // Rows read from the source (before any filter).
                     info!(model = %schema.model, rows = count.rows, "Model complete.");

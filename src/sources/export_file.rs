@@ -10,13 +10,13 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::io::SyncIoBridge;
 
-use super::{Event, Source};
+use super::{Event, Extent, Source};
 use crate::catalog::model_selected;
 use crate::error::{Error, Result};
 use crate::format::reader::{read_document_with, ReadError};
 use crate::format::Metadata;
 use crate::record::Section;
-use crate::storage::{open_input, Location};
+use crate::storage::{open_input, Location, ReadMeter};
 
 /// Events in flight between the parser thread and the pipeline.
 const EVENTS_IN_FLIGHT: usize = 4;
@@ -48,13 +48,15 @@ pub struct ExportFileSource {
     parser: Option<JoinHandle<Result<Metadata, ReadError>>>,
     location: Location,
     metadata: Option<Metadata>,
+    /// Stored bytes read of the document, for progress.
+    meter: ReadMeter,
 }
 
 impl ExportFileSource {
     /// Opens the document (a missing file fails here, before anything else happens) and starts
     /// parsing it.
     pub async fn open(options: ExportFileSourceOptions) -> Result<ExportFileSource> {
-        let input = open_input(&options.location).await?;
+        let (input, meter) = open_input(&options.location).await?;
         let (sender, events) = mpsc::channel(EVENTS_IN_FLIGHT);
         let (spare, mut spares) = mpsc::channel(SPARE_BATCHES);
         let include = options.include.clone();
@@ -86,6 +88,7 @@ impl ExportFileSource {
             parser: Some(parser),
             location: options.location,
             metadata: None,
+            meter,
         })
     }
 
@@ -132,6 +135,10 @@ impl Source for ExportFileSource {
             Ok(Err(error)) => Err(self.read_error(error)),
             Err(join) => Err(Error::Internal(format!("the JSON parser failed: {join}"))),
         }
+    }
+
+    fn extent(&self) -> Extent {
+        Extent::Bytes(self.meter.clone())
     }
 
     fn recycle(&mut self, batch: crate::record::Batch) {

@@ -14,8 +14,8 @@ use futures_util::StreamExt;
 use tokio_postgres::{Client, CopyOutStream};
 use tracing::{debug, warn};
 
-use super::{Event, Source};
-use crate::catalog::{Catalog, CatalogError, Naming};
+use super::{Event, Extent, Source};
+use crate::catalog::{estimate_rows, Catalog, CatalogError, Naming};
 use crate::error::{Error, Result};
 use crate::pg::sql::quote_ident;
 use crate::pg::ConnectionSettings;
@@ -49,6 +49,8 @@ pub struct PostgresSourceOptions {
 pub struct PostgresSource {
     client: Client,
     catalog: Catalog,
+    /// Estimated rows of each table of the catalog, for progress.
+    estimates: Vec<u64>,
     database: String,
     zone: Option<Tz>,
     sort: bool,
@@ -120,9 +122,11 @@ impl PostgresSource {
             current_database
         };
         let zone = server_zone(&client).await?;
+        let estimates = estimate_rows(&client, &catalog.tables).await?;
         Ok(PostgresSource {
             client,
             catalog,
+            estimates,
             database,
             zone,
             sort: options.sort,
@@ -177,6 +181,10 @@ impl PostgresSource {
 
 #[async_trait]
 impl Source for PostgresSource {
+    fn extent(&self) -> Extent {
+        Extent::Rows(self.estimates.clone())
+    }
+
     async fn next(&mut self) -> Result<Option<Event>> {
         let Some(reader) = self.current.as_mut() else {
             if self.next_table < self.catalog.tables.len() {

@@ -2,7 +2,9 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::support::{cli, files_in, sample_db};
+use crate::support::{
+    cli, files_in, number, on_a_terminal, progress_events, sample_db, shown_percentages,
+};
 use crate::{parse, read_document};
 
 #[tokio::test]
@@ -193,6 +195,108 @@ async fn progress_line_only_on_a_terminal() {
         !stderr.contains("/s)") && !stderr.contains('\u{1b}'),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn progress_bar_on_a_terminal_ends_at_100_percent() {
+    let db = sample_db("progressbar", 2_000).await;
+    // A table never analyzed (its estimate comes from its size) that is bigger than the rest:
+    // a wrong correction would overshoot 100% or end short of it.
+    db.connect()
+        .await
+        .batch_execute(
+            "CREATE TABLE audit_log (id int PRIMARY KEY, note text);
+             INSERT INTO audit_log SELECT g, md5(g::text) FROM generate_series(1, 6000) g;",
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!(
+        "{} export -o {}",
+        env!("CARGO_BIN_EXE_cityforge-data"),
+        dir.path().join("bar.json").display()
+    );
+    // Progress events are asked for, but the bar is there: none must be logged.
+    let (ok, screen) = on_a_terminal(
+        &command,
+        &[
+            ("DATABASE_URL", &db.url),
+            ("CITYFORGE_PROGRESS_INTERVAL", "0.000001"),
+        ],
+    );
+    assert!(ok, "{screen}");
+    let shown = shown_percentages(&screen);
+    assert!(shown.iter().all(|&p| p <= 100), "{shown:?}\n{screen}");
+    assert!(
+        shown.windows(2).all(|w| w[0] <= w[1]),
+        "{shown:?}\n{screen}"
+    );
+    assert_eq!(shown.last(), Some(&100), "{shown:?}\n{screen}");
+    assert!(screen.contains(" left) "), "{screen}");
+    assert!(!screen.contains("Progress."), "{screen}");
+}
+
+#[tokio::test]
+async fn progress_events_in_json_logs_without_a_terminal() {
+    let db = sample_db("progressjson", 3_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let export = |extra: &[&str]| {
+        let output = cli()
+            .args(["--log-format", "json", "export", "-o"])
+            .arg(dir.path().join("events.json"))
+            .args(extra)
+            .env("DATABASE_URL", &db.url)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stderr}");
+        stderr
+    };
+    // A tiny interval: an event after (nearly) every batch.
+    let stderr = export(&["--progress-interval", "0.000001"]);
+    let events = progress_events(&stderr);
+    assert!(events.len() >= 5, "{stderr}");
+    let exported: f64 = events.iter().map(|e| number(e, "rows")).fold(0.0, f64::max);
+    for pair in events.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        assert!(number(a, "rows") < number(b, "rows"), "{a}\n{b}");
+        assert!(number(a, "bytes") < number(b, "bytes"), "{a}\n{b}");
+        assert!(number(a, "percent") <= number(b, "percent"), "{a}\n{b}");
+    }
+    for event in &events {
+        let percent = number(event, "percent");
+        assert!(percent > 0.0 && percent <= 100.0, "{event}");
+        assert!(number(event, "eta_seconds") >= 0.0, "{event}");
+        assert!(event["model"].is_string(), "{event}");
+    }
+    // Against estimates (not exact: the last event may come before the last table ends), but
+    // the percentage moves from the start towards the end.
+    let (first, last) = (&events[0], events.last().unwrap());
+    assert!(number(first, "percent") < 50.0, "{first}");
+    assert!(number(last, "percent") > 50.0, "{last}");
+    let records = stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|event| event["message"] == "Export completed.")
+        .map(|event| number(&event, "records"))
+        .unwrap();
+    assert_eq!(exported, records, "{stderr}");
+    // -q keeps only warnings; an interval of 0 turns the events off.
+    for extra in [
+        &["--progress-interval", "0.000001", "-q"][..],
+        &["--progress-interval", "0"],
+    ] {
+        let stderr = export(extra);
+        assert!(progress_events(&stderr).is_empty(), "{extra:?}: {stderr}");
+    }
+    // A wrong interval is a usage error, named as such.
+    let output = cli()
+        .args(["export", "--progress-interval", "soon"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("expected a number of seconds"), "{stderr}");
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod bad_input;
 mod clean;
 mod foreign_keys;
 mod modes;
+mod progress;
 mod python;
 mod restore;
 mod sequences;

@@ -262,3 +262,53 @@ pub async fn wait_for_blocked_backend(db: &TestDb, locker: &Client) -> i32 {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Runs a shell command line under script(1), which gives it a terminal; returns whether it
+/// succeeded and everything the terminal showed.
+pub fn on_a_terminal(command: &str, env: &[(&str, &str)]) -> (bool, String) {
+    let output = std::process::Command::new("script")
+        .args(["-qec", command, "/dev/null"])
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+/// The percentages a progress bar drew on a terminal, in order (`45%` → 45).
+pub fn shown_percentages(screen: &str) -> Vec<u64> {
+    let mut shown = Vec::new();
+    for (at, _) in screen.match_indices('%') {
+        let digits: String = screen[..at]
+            .chars()
+            .rev()
+            .take_while(char::is_ascii_digit)
+            .collect::<Vec<char>>()
+            .into_iter()
+            .rev()
+            .collect();
+        if let Ok(percent) = digits.parse() {
+            shown.push(percent);
+        }
+    }
+    shown
+}
+
+/// The `Progress.` events of JSON log lines.
+pub fn progress_events(stderr: &str) -> Vec<serde_json::Value> {
+    stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| event["message"] == "Progress.")
+        .collect()
+}
+
+/// A number field of a log event, failing the test when it is missing or not a number.
+pub fn number(event: &serde_json::Value, field: &str) -> f64 {
+    event[field]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{field} is not a number in {event}"))
+}
