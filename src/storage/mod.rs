@@ -1,0 +1,176 @@
+//! Locations and the byte pipeline: where documents are written and read, with compression,
+//! checksums and retention.
+//!
+//! A location is `-` (standard output or input), a local path (or `file://` URL), or an object
+//! store URL: `s3://bucket/key`, `gs://bucket/key`, `az://container/key` (also `azure://`) and
+//! `memory://bucket/key` (one in-process store, for tests). Credentials, region and endpoint come
+//! from each cloud's standard environment variables (`AWS_*`, `GOOGLE_*`, `AZURE_*`) and from
+//! [`StoreOptions`] (a pipeline file's `endpoint`, `region`, `allow_http`…); they never appear in
+//! a location's display, a log line or an error.
+//!
+//! Writing a local file is atomic: bytes go to a temporary name in the destination folder
+//! (`.NAME.PID-RAND.tmp`, mode 0600, exports hold personal data), are fsynced, and only then
+//! renamed over the final name. A failed or aborted write removes the temporary file, so a reader
+//! never sees half a document. The document and its sidecar are published as a pair
+//! ([`publish_file_pair`]): a failure at any step keeps the previous pair at the path. Temporary
+//! files of a killed process are removed by the next export to the folder
+//! ([`remove_stale_temp_files`]).
+//!
+//! Writing an object streams through a multipart upload with bounded memory, compressed on the
+//! fly: parts of 5 MiB (S3's minimum), at most [`UPLOAD_BUFFER_BYTES`] of them in memory at once
+//! (one uploading while the next fills). Parts grow to 10 MiB after 6,000 and 16 MiB after 9,000, so
+//! up to ~74 GiB of stored bytes fit in S3's 10,000 parts. The object appears
+//! only when the upload completes; any failure or abort (SIGTERM) aborts the upload, so no partial
+//! object and no orphaned parts are left behind (when the store is still reachable).
+//!
+//! Every published file or object gets a `.sha256` sidecar beside it, in `sha256sum` format
+//! (`"<hex>  <file name>\n"`), computed over the stored (compressed) bytes while they are written.
+//! An object's sidecar is written after the upload completes; object stores cannot rename, so the
+//! previous object is already replaced by then ([`publish_object_sidecar`] says what a failure
+//! leaves).
+//!
+//! Locations may carry `{timestamp}` (UTC `YYYYMMDD_HHMMSS`) and `{date}` (`YYYYMMDD`)
+//! placeholders ([`expand_placeholders`]); [`apply_retention`] then deletes older exports that
+//! match the same pattern.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_compression::tokio::bufread::{GzipDecoder, ZstdDecoder};
+use async_compression::tokio::write::{GzipEncoder, ZstdEncoder};
+use async_compression::Level;
+use bytes::BytesMut;
+use chrono::{NaiveDate, NaiveDateTime, Utc};
+use futures_util::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+mod checksum;
+mod compression;
+mod input;
+mod location;
+mod output;
+mod retention;
+mod store;
+#[cfg(test)]
+mod tests;
+mod upload;
+
+pub use checksum::*;
+pub use compression::*;
+pub use input::*;
+pub use location::*;
+pub use output::*;
+pub use retention::*;
+use store::*;
+pub use upload::*;
+
+/// Errors of locations and their I/O; each names the location, never a credential.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The destination folder does not exist.
+    #[error("cannot write {path}: the folder {folder} does not exist")]
+    NoFolder {
+        /// The requested output.
+        path: String,
+        /// Its folder.
+        folder: String,
+    },
+    /// The output path is a folder: the document could never be put there.
+    #[error("cannot write {0}: it is a folder; give a file name (e.g. {0}/backup.json.gz)")]
+    IsFolder(String),
+    /// Creating, writing or publishing failed.
+    #[error("cannot {action} {location}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The location.
+        location: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The input does not exist.
+    #[error("cannot read {0}: no such file or object")]
+    NotFound(String),
+    /// The location is not understood.
+    #[error(
+        "unsupported location \"{0}\": give a file path, - for standard input/output, or an \
+         s3://, gs://, az://, azure:// or file:// URL"
+    )]
+    Unsupported(String),
+    /// `memory://` named where a person gave the location: the data would vanish with the process.
+    #[error(
+        "\"{0}\" is an in-process store for tests: what is written there is gone when the \
+         command ends. Give a file path or an s3://, gs:// or az:// URL"
+    )]
+    MemoryOutsideTests(String),
+    /// An object store request failed (bucket missing, access denied, endpoint unreachable…).
+    #[error("cannot {action} {location}: {reason}")]
+    Object {
+        /// What was being done ("write", "read", "list"…).
+        action: &'static str,
+        /// The location (`s3://bucket/key`, without credentials).
+        location: String,
+        /// What went wrong, in words, without credentials.
+        reason: String,
+    },
+    /// The object store cannot be configured from the location, the options and the environment.
+    #[error("cannot use {location}: {reason}")]
+    Config {
+        /// The location.
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A location pattern cannot be used (retention without placeholders…).
+    #[error("{pattern}: {reason}")]
+    Pattern {
+        /// The location as given, placeholders included.
+        pattern: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The `.sha256` sidecar of a document is missing.
+    #[error(
+        "cannot verify {location}: its checksum file {sidecar} does not exist (verify \
+         --no-checksum checks that it reads as an export)"
+    )]
+    NoChecksum {
+        /// The document.
+        location: String,
+        /// The missing sidecar.
+        sidecar: String,
+    },
+    /// The `.sha256` sidecar cannot be read as `sha256sum` output.
+    #[error("cannot verify {location}: {sidecar} is not a sha256sum line ({reason})")]
+    BadChecksumFile {
+        /// The document.
+        location: String,
+        /// The sidecar.
+        sidecar: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The stored bytes do not have the checksum of the sidecar.
+    #[error(
+        "checksum mismatch for {location}: expected sha256 {expected}, the stored bytes have \
+         {actual}; the document was modified or truncated"
+    )]
+    ChecksumMismatch {
+        /// The document.
+        location: String,
+        /// The sidecar's digest.
+        expected: String,
+        /// The digest of the stored bytes.
+        actual: String,
+    },
+}
