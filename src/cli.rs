@@ -1,6 +1,7 @@
 //! Command-line definitions (clap), close to the flags; `commands` turns them into pipelines.
 //! Flags of `export` keep the seed's `export_data.py` names.
 
+pub use crate::logging::LogFormat;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Moves PostgreSQL data safely and fast: CityForge exports, imports and pipelines.
@@ -47,15 +48,6 @@ fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
         .ok()
         .and_then(|seconds| std::time::Duration::try_from_secs_f64(seconds).ok())
         .ok_or_else(|| format!("expected a number of seconds, such as 30 or 0.5, not \"{text}\""))
-}
-
-/// Log output format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 /// The commands.

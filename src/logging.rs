@@ -3,15 +3,24 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{GlobalArgs, LogFormat};
 use crate::progress::LogWriter;
 
-/// Installs the global tracing subscriber.
-pub fn init(global: &GlobalArgs) {
-    let level = if global.quiet {
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Installs the global tracing subscriber: warnings and errors only when `quiet`, else info,
+/// debug (`verbose` 1) or trace (2 and more).
+pub fn init(quiet: bool, verbose: u8, format: LogFormat) {
+    let level = if quiet {
         "warn"
     } else {
-        match global.verbose {
+        match verbose {
             0 => "info",
             1 => "debug",
             _ => "trace",
@@ -24,7 +33,7 @@ pub fn init(global: &GlobalArgs) {
         .with_writer(|| LogWriter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
-    let _ = match global.log_format {
+    let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };

@@ -5,7 +5,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cityforge_data::logging::init(&cli.global);
+    cityforge_data::logging::init(cli.global.quiet, cli.global.verbose, cli.global.log_format);
     // A file-size limit must fail the write (and remove the partial file), not kill the process.
     // SAFETY: setting a signal disposition to SIG_IGN has no preconditions.
     unsafe {
