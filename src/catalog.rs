@@ -93,7 +93,7 @@ pub enum CatalogError {
 }
 
 fn query_error(error: tokio_postgres::Error) -> CatalogError {
-    CatalogError::Query(crate::pg::error_chain(&error))
+    CatalogError::Query(crate::text::error_chain(&error))
 }
 
 /// The tables of a database, in export order.

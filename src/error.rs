@@ -58,7 +58,7 @@ pub enum Error {
     #[error("internal error: {0}")]
     Internal(String),
     /// A pipeline's sink could not be opened; `place` is its `file:line:column`.
-    #[error("{place}: the sink cannot be opened: {}", crate::pg::error_chain(&**.cause))]
+    #[error("{place}: the sink cannot be opened: {}", crate::text::error_chain(&**.cause))]
     SinkOpen {
         /// Where the sink is in the pipeline file.
         place: String,
@@ -83,7 +83,7 @@ pub enum Error {
     #[error("writing to standard output failed: {0}")]
     Stdout(#[source] std::io::Error),
     /// The demo's throwaway PostgreSQL or its sample data failed (converted in `demo`).
-    #[error("{}", crate::pg::error_chain(&**.0))]
+    #[error("{}", crate::text::error_chain(&**.0))]
     Demo(Box<dyn std::error::Error + Send + Sync>),
 }
 
@@ -126,7 +126,7 @@ impl Error {
         Error::Database {
             action,
             model: model.to_owned(),
-            reason: crate::pg::error_chain(error),
+            reason: crate::text::error_chain(error),
         }
     }
 }

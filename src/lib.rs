@@ -42,4 +42,5 @@ pub mod sinks;
 pub mod sources;
 pub mod stdout;
 pub mod storage;
+pub mod text;
 pub mod transforms;

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if error.is_broken_pipe() => ExitCode::from(error.exit_code() as u8),
         Err(error) => {
-            let message = cityforge_data::pg::error_chain(&error);
+            let message = cityforge_data::text::error_chain(&error);
             if json_logs {
                 tracing::error!(error = %message, "Failed.");
             } else {

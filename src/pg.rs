@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use tokio_postgres::config::{Host, SslMode as PgSslMode};
 use tokio_postgres::Client;
 
+use crate::text::error_chain;
+
 mod mask;
 mod pgpass;
 pub mod sql;
@@ -658,21 +660,6 @@ where
             tracing::debug!(error = %error_chain(&error), "PostgreSQL connection ended.");
         }
     });
-}
-
-/// The whole cause chain of an error on one line (tokio-postgres' `Display` leaves out causes).
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

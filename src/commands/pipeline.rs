@@ -53,7 +53,7 @@ pub async fn check(args: CheckArgs) -> Result<()> {
                 return Err(error);
             }
             failed += 1;
-            tracing::error!("{}", crate::pg::error_chain(&error));
+            tracing::error!("{}", crate::text::error_chain(&error));
         }
     }
     if failed > 0 {

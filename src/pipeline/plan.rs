@@ -218,7 +218,7 @@ pub async fn check_connected(file: &PipelineFile, options: RunOptions) -> Result
                 file.config.source.span(),
                 format!(
                     "cannot read the source's catalog: {}",
-                    crate::pg::error_chain(&error)
+                    crate::text::error_chain(&error)
                 ),
             ));
             return Err(PipelineError::from_many(errors).into());

@@ -53,6 +53,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use crate::text::{error_chain, hex};
+
 mod checksum;
 mod compression;
 mod input;

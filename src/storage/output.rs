@@ -197,15 +197,6 @@ pub(super) fn folder_of(path: &Path) -> PathBuf {
     }
 }
 
-/// Lower-case hex of a digest.
-pub(super) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 /// The sidecar's text for a document: `sha256sum` output.
 pub(super) fn sidecar_text(digest: &str, name: &str) -> String {
     format!("{digest}  {name}\n")

@@ -144,21 +144,6 @@ pub(super) fn describe_config_error(error: &object_store::Error) -> String {
     redact(&error_chain(error))
 }
 
-/// An error and its sources, joined with ": ", repeated messages left out.
-pub(super) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        let message = inner.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        source = inner.source();
-    }
-    text
-}
-
 /// Environment variables whose values are secrets, removed from any message.
 pub(super) const SECRET_VARIABLES: &[&str] = &[
     "AWS_SECRET_ACCESS_KEY",

@@ -144,7 +144,7 @@ mod tests {
     use std::collections::HashSet;
 
     use super::super::testing::*;
-    use super::super::util::hex;
+    use crate::text::hex;
     use super::super::util::hmac_sha256;
     use crate::record::Batch;
 

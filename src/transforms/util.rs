@@ -2,6 +2,7 @@
 //! character boundary, keyed hashing, SQL literals, and the catalog checks every column-targeting
 //! transform makes.
 
+use crate::text::hex;
 use std::collections::HashMap;
 use std::hash::Hasher;
 use std::sync::Mutex;
@@ -13,8 +14,6 @@ use super::TransformError;
 use crate::record::{tag, Column, Repr, TableSchema};
 
 type HmacSha256 = Hmac<Sha256>;
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Declared types that PostgreSQL reads through their text output (so their cells are
 /// [`Repr::Text`]) but that are not text: a text transform would produce values they reject.
@@ -125,16 +124,6 @@ impl std::fmt::Debug for KeyedHash {
 /// HMAC-SHA256 of `message` keyed with `secret`.
 pub fn hmac_sha256(secret: &[u8], message: &[u8]) -> [u8; 32] {
     KeyedHash::new(secret).digest(message)
-}
-
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(HEX[(b >> 4) as usize] as char);
-        out.push(HEX[(b & 0xf) as usize] as char);
-    }
-    out
 }
 
 /// The first `len` lower-case hex characters (at most 64) of HMAC-SHA256(`secret`, `message`).

@@ -122,7 +122,7 @@ pub(super) fn try_login(port: u16, password: &str, tls: bool) -> Result<(), Stri
                             .simple_query("SELECT 1")
                             .await
                             .map(drop)
-                            .map_err(|err| crate::pg::error_chain(&err));
+                            .map_err(|err| crate::text::error_chain(&err));
                         drop(client);
                         // Let the connection task (spawned by `connect`) see the client gone and
                         // say goodbye, so the server does not log an aborted connection.
