@@ -144,9 +144,9 @@ mod tests {
     use std::collections::HashSet;
 
     use super::super::testing::*;
-    use crate::text::hex;
     use super::super::util::hmac_sha256;
     use crate::record::Batch;
+    use crate::text::hex;
 
     fn hash_config(extra: &str) -> super::super::TransformConfig {
         config(&format!(

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Files still above [`MAX_LINES`], each with the size it may not exceed until it is split.
-const OVERSIZED: [(&str, usize); 1] = [("transforms/value.rs", 870)];
+const OVERSIZED: [(&str, usize); 0] = [];
 
 /// About 800 lines: past ~600 a file usually holds two concerns.
 const MAX_LINES: usize = 800;
