@@ -38,15 +38,21 @@ pub const CITYFORGE_MODELS: [(&str, &str); 20] = [
 /// The CityForge relationship table, exported when both `Card` and `Tag` are.
 pub const CARD_TAGS: &str = "card_tags";
 
-/// How tables are named in the export document.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// How tables are named in the export document: `--naming` on the command line, `naming` in a
+/// pipeline file's source (`cityforge` or `auto`; neither given means detect).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Naming {
     /// `cityforge` when the database has the CityForge tables, else `auto`.
     #[default]
+    #[value(skip)]
+    #[serde(skip)]
     Detect,
-    /// The CityForge preset: model names and order of the Python exporter.
+    /// The CityForge models (User, Card, …) in the Python exporter's order.
+    #[value(name = "cityforge")]
+    #[serde(rename = "cityforge")]
     CityForge,
-    /// Every table under its own name, in foreign-key dependency order.
+    /// Every table under its table name, parents before children.
     Auto,
 }
 

@@ -1,8 +1,11 @@
 //! Command-line definitions (clap), close to the flags; `commands` turns them into pipelines.
 //! Flags of `export` keep the seed's `export_data.py` names.
 
+use crate::catalog::Naming;
 pub use crate::logging::LogFormat;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::sinks::postgres::ImportMode;
+use crate::storage::Compression;
+use clap::{Args, Parser, Subcommand};
 
 /// Moves PostgreSQL data safely and fast: CityForge exports, imports and pipelines.
 #[derive(Debug, Parser)]
@@ -158,7 +161,7 @@ pub struct ExportArgs {
     pub include: Option<Vec<String>>,
     /// Compression [default: from the extension: .gz gzip, .zst zstd, else none].
     #[arg(long, value_enum)]
-    pub compress: Option<CompressArg>,
+    pub compress: Option<Compression>,
     /// No whitespace in the document.
     #[arg(long)]
     pub compact: bool,
@@ -168,7 +171,7 @@ pub struct ExportArgs {
     /// Model names: cityforge (the Python exporter's) or auto (table names)
     /// [default: cityforge when the CityForge tables exist, else auto].
     #[arg(long, value_enum)]
-    pub naming: Option<NamingArg>,
+    pub naming: Option<Naming>,
     /// Order rows by primary key (all columns without one): identical exports run after run.
     #[arg(long)]
     pub sort: bool,
@@ -185,8 +188,8 @@ pub struct ImportArgs {
     #[arg(short, long, value_name = "LOCATION")]
     pub input: String,
     /// What to do with rows that already exist.
-    #[arg(short, long, value_enum, default_value_t = ModeArg::Skip)]
-    pub mode: ModeArg,
+    #[arg(short, long, value_enum, default_value_t = ImportMode::Skip)]
+    pub mode: ImportMode,
     /// Only these models, comma-separated (card_tags follows Card and Tag).
     #[arg(
         long,
@@ -228,43 +231,10 @@ pub struct ImportArgs {
     pub schemas: Vec<String>,
     /// Model names of the document: cityforge or auto [default: detected from the database].
     #[arg(long, value_enum)]
-    pub naming: Option<NamingArg>,
+    pub naming: Option<Naming>,
     /// Where the database is.
     #[command(flatten)]
     pub connection: ConnectionArgs,
-}
-
-/// `--mode` values (the seed's).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ModeArg {
-    /// Keep rows that already exist (same primary key); add the rest.
-    Skip,
-    /// Overwrite rows that already exist with the imported values; add the rest.
-    Replace,
-    /// The same as replace.
-    Merge,
-    /// Delete the rows of the imported models first (asks for confirmation).
-    Clean,
-}
-
-/// `--compress` values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum CompressArg {
-    /// gzip, level 6.
-    Gzip,
-    /// zstd, level 3.
-    Zstd,
-    /// No compression.
-    None,
-}
-
-/// `--naming` values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum NamingArg {
-    /// The CityForge models (User, Card, …) in the Python exporter's order.
-    Cityforge,
-    /// Every table under its table name, parents before children.
-    Auto,
 }
 
 /// Flags of `run`.

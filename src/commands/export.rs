@@ -3,8 +3,7 @@
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::catalog::Naming;
-use crate::cli::{CompressArg, ExportArgs, NamingArg};
+use crate::cli::ExportArgs;
 use crate::error::{Error, Result};
 use crate::format::{Layout, Metadata};
 use crate::pg::ConnectionSettings;
@@ -14,8 +13,8 @@ use crate::sinks::export_file::{ExportFileOptions, ExportFileSink};
 use crate::sinks::Sink;
 use crate::sources::postgres::{PostgresSource, PostgresSourceOptions};
 use crate::storage::{
-    apply_retention, check_retention_pattern, expand_placeholders, Compression, Location,
-    Retention, StoreOptions,
+    apply_retention, check_retention_pattern, expand_placeholders, Location, Retention,
+    StoreOptions,
 };
 
 /// Everything an export needs besides the connection.
@@ -49,20 +48,13 @@ impl ExportOptions {
             None => default_output(),
         };
         let location = Location::parse_user(&output, StoreOptions::new())?;
-        let compression = match args.compress {
-            Some(CompressArg::Gzip) => Compression::Gzip,
-            Some(CompressArg::Zstd) => Compression::Zstd,
-            Some(CompressArg::None) => Compression::None,
-            None => location.implied_compression(),
-        };
+        let compression = args
+            .compress
+            .unwrap_or_else(|| location.implied_compression());
         Ok(ExportOptions {
             source: PostgresSourceOptions {
                 schemas: args.schemas.clone(),
-                naming: match args.naming {
-                    None => Naming::Detect,
-                    Some(NamingArg::Cityforge) => Naming::CityForge,
-                    Some(NamingArg::Auto) => Naming::Auto,
-                },
+                naming: args.naming.unwrap_or_default(),
                 include: args.include.clone(),
                 exclude: args.exclude.clone(),
                 sort: args.sort,

@@ -5,8 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::catalog::Naming;
-use crate::cli::{ImportArgs, ModeArg, NamingArg};
+use crate::cli::ImportArgs;
 use crate::error::{Error, Result};
 use crate::pg::ConnectionSettings;
 use crate::pipeline::{run as run_pipeline, RunReport};
@@ -23,12 +22,7 @@ pub async fn run(
     progress: ProgressMode,
     quiet: bool,
 ) -> Result<()> {
-    let mode = match args.mode {
-        ModeArg::Skip => ImportMode::Skip,
-        ModeArg::Replace => ImportMode::Replace,
-        ModeArg::Merge => ImportMode::Merge,
-        ModeArg::Clean => ImportMode::Clean,
-    };
+    let mode = args.mode;
     let location = Location::parse_user(&args.input, StoreOptions::new())?;
     let settings =
         ConnectionSettings::resolve(args.connection.url(), &args.connection.overrides())?;
@@ -44,11 +38,7 @@ pub async fn run(
     let sink_options = PostgresSinkOptions {
         mode,
         schemas: args.schemas.clone(),
-        naming: match args.naming {
-            None => Naming::Detect,
-            Some(NamingArg::Cityforge) => Naming::CityForge,
-            Some(NamingArg::Auto) => Naming::Auto,
-        },
+        naming: args.naming.unwrap_or_default(),
         include: args.include.clone(),
         exclude: args.exclude.clone(),
         commit_per_model: args.commit_per_model,

@@ -92,7 +92,7 @@ pub struct PostgresSourceConfig {
     #[serde(default, alias = "schema")]
     pub schemas: Vec<String>,
     /// `cityforge` or `auto` (default: detected).
-    pub naming: Option<NamingConfig>,
+    pub naming: Option<crate::catalog::Naming>,
     /// Only these models.
     pub include: Option<Vec<String>>,
     /// Not these models.
@@ -119,16 +119,6 @@ pub struct ExportFileSourceConfig {
     pub exclude: Vec<String>,
 }
 
-/// Model naming in a pipeline file.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum NamingConfig {
-    /// The CityForge preset.
-    Cityforge,
-    /// Table names.
-    Auto,
-}
-
 /// A sink of a pipeline.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -149,7 +139,7 @@ pub struct ExportFileSinkConfig {
     #[serde(default)]
     pub store: BTreeMap<String, String>,
     /// `gzip`, `zstd` or `none` (default: from the extension).
-    pub compress: Option<CompressConfig>,
+    pub compress: Option<crate::storage::Compression>,
     /// No whitespace.
     #[serde(default)]
     pub compact: bool,
@@ -162,18 +152,6 @@ pub struct ExportFileSinkConfig {
     pub force_retention: bool,
 }
 
-/// Compression in a pipeline file.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum CompressConfig {
-    /// gzip.
-    Gzip,
-    /// zstd.
-    Zstd,
-    /// None.
-    None,
-}
-
 /// `[[sinks]] type = "postgres"`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -182,7 +160,7 @@ pub struct PostgresSinkConfig {
     pub url: String,
     /// `skip`, `replace`, `merge` or `clean`.
     #[serde(default)]
-    pub mode: ModeConfig,
+    pub mode: crate::sinks::postgres::ImportMode,
     /// For `clean`: must be `"DELETE ALL DATA"` (or pass `--yes` to `run`).
     pub confirm: Option<String>,
     /// Only these models.
@@ -204,33 +182,6 @@ pub struct PostgresSinkConfig {
     /// tables named are emptied.
     #[serde(default)]
     pub also_empty: Vec<String>,
-}
-
-/// Import mode in a pipeline file.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ModeConfig {
-    /// Keep existing rows.
-    #[default]
-    Skip,
-    /// Overwrite existing rows.
-    Replace,
-    /// Same as replace.
-    Merge,
-    /// Delete first.
-    Clean,
-}
-
-impl From<ModeConfig> for crate::sinks::postgres::ImportMode {
-    fn from(mode: ModeConfig) -> Self {
-        use crate::sinks::postgres::ImportMode;
-        match mode {
-            ModeConfig::Skip => ImportMode::Skip,
-            ModeConfig::Replace => ImportMode::Replace,
-            ModeConfig::Merge => ImportMode::Merge,
-            ModeConfig::Clean => ImportMode::Clean,
-        }
-    }
 }
 
 /// `[policy]`: with `strict = true`, every column of every selected model must be transformed or

@@ -11,9 +11,7 @@ use std::fmt::Write as _;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use super::config::{
-    CompressConfig, ModeConfig, NamingConfig, PipelineError, PipelineFile, SinkConfig, SourceConfig,
-};
+use super::config::{PipelineError, PipelineFile, SinkConfig, SourceConfig};
 use super::runner::{run as run_pipeline, RunReport};
 use crate::catalog::{estimate_rows, Catalog, Naming};
 use crate::error::{Error, Result};
@@ -27,8 +25,8 @@ use crate::sources::export_file::{ExportFileSource, ExportFileSourceOptions};
 use crate::sources::postgres::{PostgresSource, PostgresSourceOptions};
 use crate::sources::Source;
 use crate::storage::{
-    apply_retention, check_retention_pattern, expand_placeholders, Compression, Location,
-    Retention, StoreOptions,
+    apply_retention, check_retention_pattern, expand_placeholders, Location, Retention,
+    StoreOptions,
 };
 use crate::transforms::{Transform, TransformConfig};
 
@@ -37,14 +35,6 @@ use crate::transforms::{Transform, TransformConfig};
 pub struct RunOptions {
     /// Confirms `clean` sinks that have no `confirm` in the file.
     pub yes: bool,
-}
-
-fn naming(config: Option<NamingConfig>) -> Naming {
-    match config {
-        None => Naming::Detect,
-        Some(NamingConfig::Cityforge) => Naming::CityForge,
-        Some(NamingConfig::Auto) => Naming::Auto,
-    }
 }
 
 /// Checks that need no I/O: transform options, sink options. Every problem is reported, not only
@@ -72,7 +62,7 @@ fn validation_errors(file: &PipelineFile, options: RunOptions) -> Vec<PipelineEr
             }
         }
         if let SinkConfig::Postgres(config) = sink.get_ref() {
-            if config.mode == ModeConfig::Clean
+            if config.mode == ImportMode::Clean
                 && !options.yes
                 && config.confirm.as_deref() != Some(CLEAN_CONFIRMATION)
             {
@@ -247,7 +237,7 @@ fn postgres_source_options(file: &PipelineFile) -> Result<PostgresSourceOptions,
     let (include, exclude) = source_selection(file);
     Ok(PostgresSourceOptions {
         schemas: config.schemas.clone(),
-        naming: naming(config.naming),
+        naming: config.naming.unwrap_or_default(),
         include,
         exclude,
         sort: config.sort,
@@ -311,7 +301,7 @@ pub async fn plan(file: &PipelineFile, options: RunOptions) -> Result<String> {
                     out,
                     "  PostgreSQL {} (mode {})",
                     crate::pg::mask_url(&c.url),
-                    ImportMode::from(c.mode)
+                    c.mode
                 );
             }
         }
@@ -456,12 +446,7 @@ async fn open_sink(
         SinkConfig::ExportFile(c) => {
             let location =
                 Location::parse_user(&expand_placeholders(&c.location, started), store(&c.store))?;
-            let compression = match c.compress {
-                Some(CompressConfig::Gzip) => Compression::Gzip,
-                Some(CompressConfig::Zstd) => Compression::Zstd,
-                Some(CompressConfig::None) => Compression::None,
-                None => location.implied_compression(),
-            };
+            let compression = c.compress.unwrap_or_else(|| location.implied_compression());
             let written = location.clone();
             let sink = Box::new(
                 ExportFileSink::create(
@@ -486,7 +471,7 @@ async fn open_sink(
                 PostgresSink::open(
                     &settings,
                     PostgresSinkOptions {
-                        mode: c.mode.into(),
+                        mode: c.mode,
                         schemas: c.schemas.clone(),
                         naming: Naming::Detect,
                         include: c.include.clone(),

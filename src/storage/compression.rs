@@ -2,16 +2,18 @@
 
 use super::*;
 
-/// Compression of a document.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// Compression of a document: `--compress` on the command line, `compress` in a pipeline file's
+/// export_file sink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Compression {
-    /// Plain JSON.
+    /// gzip, level 6 (as `gzip -6`).
+    Gzip,
+    /// zstd, level 3.
+    Zstd,
+    /// No compression: plain JSON.
     #[default]
     None,
-    /// gzip (level 6, as `gzip -6`).
-    Gzip,
-    /// zstd (level 3).
-    Zstd,
 }
 
 pub(super) enum Encoder<W: AsyncWrite + Unpin> {

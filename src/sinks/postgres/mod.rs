@@ -34,17 +34,19 @@ use crate::record::{Batch, Generated, TableSchema};
 /// COPY data is sent in chunks of this size.
 const COPY_CHUNK: usize = 256 * 1024;
 
-/// How rows that already exist are treated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// How rows that already exist are treated: `--mode` on the command line, `mode` in a pipeline
+/// file's postgres sink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ImportMode {
-    /// Keep existing rows (same primary key); insert the rest.
+    /// Keep rows that already exist (same primary key); add the rest.
     #[default]
     Skip,
-    /// Overwrite existing rows with the imported values; insert the rest.
+    /// Overwrite rows that already exist with the imported values; add the rest.
     Replace,
-    /// The same as `Replace` (the seed's two names for one behaviour).
+    /// The same as replace (the seed's two names for one behaviour).
     Merge,
-    /// Delete the rows of the imported models first, then insert.
+    /// Delete the rows of the imported models first (asks for confirmation).
     Clean,
 }
 
