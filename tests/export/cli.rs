@@ -3,7 +3,7 @@
 use std::os::unix::fs::PermissionsExt;
 
 use crate::support::{
-    cli, files_in, number, on_a_terminal, progress_events, sample_db, shown_percentages,
+    assert_bar_ends_at_100, cli, files_in, number, on_a_terminal, progress_events, sample_db,
 };
 use crate::{parse, read_document};
 
@@ -225,13 +225,7 @@ async fn progress_bar_on_a_terminal_ends_at_100_percent() {
         ],
     );
     assert!(ok, "{screen}");
-    let shown = shown_percentages(&screen);
-    assert!(shown.iter().all(|&p| p <= 100), "{shown:?}\n{screen}");
-    assert!(
-        shown.windows(2).all(|w| w[0] <= w[1]),
-        "{shown:?}\n{screen}"
-    );
-    assert_eq!(shown.last(), Some(&100), "{shown:?}\n{screen}");
+    assert_bar_ends_at_100(&screen);
     assert!(screen.contains(" left) "), "{screen}");
     assert!(!screen.contains("Progress."), "{screen}");
 }

@@ -2,7 +2,8 @@
 //! standard input, and progress events in the logs without a terminal.
 
 use crate::support::{
-    cli, empty_cityforge, number, on_a_terminal, progress_events, sample_db, shown_percentages,
+    assert_bar_ends_at_100, cli, empty_cityforge, number, on_a_terminal, progress_events,
+    sample_db, shown_percentages,
 };
 use crate::{assert_ok, export, stderr};
 
@@ -19,13 +20,7 @@ async fn import_bar_shows_a_percentage_from_the_bytes_read() {
         &[("DATABASE_URL", &target.url)],
     );
     assert!(ok, "{screen}");
-    let shown = shown_percentages(&screen);
-    assert!(shown.iter().all(|&p| p <= 100), "{shown:?}\n{screen}");
-    assert!(
-        shown.windows(2).all(|w| w[0] <= w[1]),
-        "{shown:?}\n{screen}"
-    );
-    assert_eq!(shown.last(), Some(&100), "{shown:?}\n{screen}");
+    assert_bar_ends_at_100(&screen);
     // The stored (compressed) size is the total.
     let size = std::fs::metadata(&file).unwrap().len();
     let total = format!(" of {} read", indicatif::HumanBytes(size));

@@ -297,6 +297,17 @@ pub fn shown_percentages(screen: &str) -> Vec<u64> {
     shown
 }
 
+/// Checks that a progress bar's percentages never pass 100, never go back, and end at 100.
+pub fn assert_bar_ends_at_100(screen: &str) {
+    let shown = shown_percentages(screen);
+    assert!(shown.iter().all(|&p| p <= 100), "{shown:?}\n{screen}");
+    assert!(
+        shown.windows(2).all(|w| w[0] <= w[1]),
+        "{shown:?}\n{screen}"
+    );
+    assert_eq!(shown.last(), Some(&100), "{shown:?}\n{screen}");
+}
+
 /// The `Progress.` events of JSON log lines.
 pub fn progress_events(stderr: &str) -> Vec<serde_json::Value> {
     stderr
