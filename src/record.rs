@@ -2,7 +2,9 @@
 //!
 //! A cell is kept in PostgreSQL's binary wire format for the column's [`Repr`] (or as UTF-8 text for
 //! types read through their text output), so a batch read by `COPY … (FORMAT binary)` is stored
-//! with one copy per row and no per-cell allocation, and can be written to another PostgreSQL as is.
+//! with one copy per row and no per-cell allocation, and reaches another PostgreSQL without the
+//! export document's JSON: the postgres sink writes each cell straight as COPY text
+//! (`sinks/postgres/text.rs`).
 
 use std::fmt;
 use std::sync::Arc;

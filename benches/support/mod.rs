@@ -1,4 +1,4 @@
-//! Shared by the benchmarks (`benches/export.rs`, `benches/import.rs`): settings, the throwaway
+//! Shared by the benchmarks (`benches/export.rs`, `benches/import.rs`, `benches/copy.rs`): settings, the throwaway
 //! cluster with the sample database, running and measuring child processes, medians, and the
 //! Markdown helpers of the reports.
 //!

@@ -91,34 +91,18 @@ fn write_scalar(
             );
         }
         Repr::Date => {
-            let days = i32::from_be_bytes(fixed(cell, repr)?);
             out.push(b'"');
-            match days {
-                i32::MAX => out.extend_from_slice(b"infinity"),
-                i32::MIN => out.extend_from_slice(b"-infinity"),
-                _ => {
-                    let (year, month, day) = civil_from_days(days as i64);
-                    write_date(out, year, month, day);
-                    if year <= 0 {
-                        out.extend_from_slice(b" BC");
-                    }
-                }
-            }
+            write_date_text(out, i32::from_be_bytes(fixed(cell, repr)?));
             out.push(b'"');
         }
         Repr::Time => {
-            let usecs = i64::from_be_bytes(fixed(cell, repr)?);
             out.push(b'"');
-            write_time(out, usecs);
+            write_time(out, i64::from_be_bytes(fixed(cell, repr)?));
             out.push(b'"');
         }
         Repr::TimeTz => {
-            let bytes: [u8; 12] = fixed(cell, repr)?;
-            let usecs = i64::from_be_bytes(bytes[..8].try_into().unwrap_or_default());
-            let west = i32::from_be_bytes(bytes[8..].try_into().unwrap_or_default());
             out.push(b'"');
-            write_time(out, usecs);
-            write_offset(out, -west);
+            write_timetz_text(out, fixed(cell, repr)?);
             out.push(b'"');
         }
         Repr::Json => write_embedded_json(out, cell, layout, depth)?,
@@ -170,6 +154,31 @@ fn write_tagged(
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// A date (days since 2000-01-01) as `YYYY-MM-DD`, ` BC` after years before 1, or
+/// `infinity` / `-infinity`: the text both the document and PostgreSQL's `date` input read.
+pub(crate) fn write_date_text(out: &mut Vec<u8>, days: i32) {
+    match days {
+        i32::MAX => out.extend_from_slice(b"infinity"),
+        i32::MIN => out.extend_from_slice(b"-infinity"),
+        _ => {
+            let (year, month, day) = civil_from_days(days as i64);
+            write_date(out, year, month, day);
+            if year <= 0 {
+                out.extend_from_slice(b" BC");
+            }
+        }
+    }
+}
+
+/// A `time with time zone` cell (microseconds, then seconds west of UTC) as `HH:MM:SS[.ffffff]`
+/// and its offset east, e.g. `01:00:00+05:30`.
+pub(crate) fn write_timetz_text(out: &mut Vec<u8>, cell: [u8; 12]) {
+    let usecs = i64::from_be_bytes(cell[..8].try_into().unwrap_or_default());
+    let west = i32::from_be_bytes(cell[8..].try_into().unwrap_or_default());
+    write_time(out, usecs);
+    write_offset(out, -west);
+}
+
 #[inline]
 fn two_digits(out: &mut Vec<u8>, value: u32) {
     out.push(b'0' + (value / 10) as u8);
@@ -194,7 +203,7 @@ fn write_date(out: &mut Vec<u8>, year: i64, month: u32, day: u32) {
 }
 
 /// `HH:MM:SS` plus `.ffffff` when the microseconds are not zero.
-fn write_time(out: &mut Vec<u8>, usecs: i64) {
+pub(crate) fn write_time(out: &mut Vec<u8>, usecs: i64) {
     let secs = usecs.div_euclid(1_000_000);
     let micros = usecs.rem_euclid(1_000_000) as u32;
     two_digits(out, (secs / 3600) as u32);
@@ -244,10 +253,18 @@ fn offset_at(zone: Tz, usecs: i64) -> i32 {
         .unwrap_or(0)
 }
 
-/// A timestamp; with `offset` (seconds east of UTC) it is a `timestamp with time zone` shown at
-/// that offset.
+/// A timestamp as a JSON string; with `offset` (seconds east of UTC) it is a `timestamp with
+/// time zone` shown at that offset.
 fn write_timestamp(out: &mut Vec<u8>, usecs: i64, offset: Option<i32>) {
     out.push(b'"');
+    write_timestamp_text(out, usecs, offset);
+    out.push(b'"');
+}
+
+/// A timestamp (microseconds since 2000-01-01) as ISO 8601 text, `YYYY-MM-DDTHH:MM:SS[.ffffff]`,
+/// then the offset when there is one (seconds east of UTC, for `timestamp with time zone`) and
+/// ` BC` before year 1; or `infinity` / `-infinity`. PostgreSQL's timestamp input reads it back.
+pub(crate) fn write_timestamp_text(out: &mut Vec<u8>, usecs: i64, offset: Option<i32>) {
     match usecs {
         i64::MAX => out.extend_from_slice(b"infinity"),
         i64::MIN => out.extend_from_slice(b"-infinity"),
@@ -268,7 +285,6 @@ fn write_timestamp(out: &mut Vec<u8>, usecs: i64, offset: Option<i32>) {
             }
         }
     }
-    out.push(b'"');
 }
 
 /// Converts days since 2000-01-01 into a proleptic Gregorian (year, month, day); year 0 is 1 BC.
@@ -286,16 +302,19 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// Reader over PostgreSQL's binary array format.
-struct ArrayReader<'a> {
-    dims: Vec<usize>,
+/// Reader over PostgreSQL's binary array format: the header, then the elements in row-major
+/// order.
+pub(crate) struct ArrayReader<'a> {
+    /// Length of each dimension (none for an empty array).
+    pub(crate) dims: Vec<usize>,
     /// Lower bound of each dimension (1 unless the array was built with others).
-    lower: Vec<i32>,
+    pub(crate) lower: Vec<i32>,
     rest: &'a [u8],
 }
 
 impl<'a> ArrayReader<'a> {
-    fn new(cell: &'a [u8]) -> Result<Self, FormatError> {
+    /// Reads the header of an array cell.
+    pub(crate) fn new(cell: &'a [u8]) -> Result<Self, FormatError> {
         let bad = || FormatError::BadArray;
         let header = cell.get(..12).ok_or_else(bad)?;
         let ndim = i32::from_be_bytes(header[..4].try_into().map_err(|_| bad())?);
@@ -322,7 +341,8 @@ impl<'a> ArrayReader<'a> {
         })
     }
 
-    fn next_element(&mut self) -> Result<Option<&'a [u8]>, FormatError> {
+    /// The next element: `None` for a NULL one.
+    pub(crate) fn next_element(&mut self) -> Result<Option<&'a [u8]>, FormatError> {
         let bad = FormatError::BadArray;
         let len_bytes: [u8; 4] = self
             .rest

@@ -4,6 +4,7 @@
 mod support;
 
 mod engine;
+mod postgres;
 mod ready;
 
 use std::path::Path;

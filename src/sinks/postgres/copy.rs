@@ -1,15 +1,21 @@
 //! COPY text fields for the staging tables: a cell in its source representation (a value read
-//! from an export document, or PostgreSQL's binary format from another database) becomes the
-//! text PostgreSQL's input function of the target column reads.
+//! from an export document, or a cell read from another PostgreSQL) becomes the text
+//! PostgreSQL's input function of the target column reads.
+//!
+//! A cell from PostgreSQL goes straight to its text (`text.rs`); only a json/jsonb target or a
+//! target of another shape (array or not) takes the document's way: the cell is encoded as the
+//! export document would hold it, then loaded as a document value.
 
 use bytes::{BufMut, BytesMut};
 
+use super::text;
 use crate::record::{tag, Column, Repr};
 
 /// Writes one cell, in the representation of the source column `from`, as a COPY text field for
-/// the target column `to`.
+/// the target column `to`. `scratch` is a reusable buffer (its content is overwritten).
 pub(super) fn write_field(
     out: &mut BytesMut,
+    scratch: &mut Vec<u8>,
     cell: Option<&[u8]>,
     from: &Column,
     to: &Column,
@@ -21,33 +27,15 @@ pub(super) fn write_field(
         out.put_slice(b"\\N");
         return Ok(());
     };
-    if from.array {
-        return write_via_json(out, bytes, from, to);
-    }
-    let mut ints = itoa::Buffer::new();
-    let fixed = |n: usize| -> Result<&[u8], String> {
-        if bytes.len() == n {
-            Ok(bytes)
-        } else {
-            Err(format!("a {} value of {} bytes", from.repr, bytes.len()))
-        }
-    };
-    match from.repr {
-        Repr::Text | Repr::Numeric | Repr::Json | Repr::JsonText => copy_escape(out, bytes),
-        Repr::Bool => out.put_slice(if fixed(1)?[0] != 0 { b"true" } else { b"false" }),
-        Repr::Int2 => {
-            let v = i16::from_be_bytes(fixed(2)?.try_into().unwrap_or_default());
-            out.put_slice(ints.format(v).as_bytes());
-        }
-        Repr::Int4 => {
-            let v = i32::from_be_bytes(fixed(4)?.try_into().unwrap_or_default());
-            out.put_slice(ints.format(v).as_bytes());
-        }
-        Repr::Int8 => {
-            let v = i64::from_be_bytes(fixed(8)?.try_into().unwrap_or_default());
-            out.put_slice(ints.format(v).as_bytes());
-        }
-        _ => return write_via_json(out, bytes, from, to),
+    if from.repr.is_textual() && !from.array {
+        // Already the text (numeric, json, text and the types read as text).
+        copy_escape(out, bytes);
+    } else if text::direct(from, to) {
+        scratch.clear();
+        text::write_text(scratch, from.repr, from.array, bytes)?;
+        copy_escape(out, scratch);
+    } else {
+        write_via_json(out, bytes, from, to)?;
     }
     Ok(())
 }

@@ -2,7 +2,9 @@
 //! transaction by default, whatever order the models and rows arrive in.
 //!
 //! Each model is first copied (`COPY … FROM STDIN`) into a temporary staging table typed like the
-//! target columns, so PostgreSQL's own input functions parse every value. Once everything is
+//! target columns, so PostgreSQL's own input functions parse every value (a cell read from
+//! another PostgreSQL goes straight to its COPY text, `text.rs`; a document value through
+//! `copy.rs`). Once everything is
 //! staged, `finish` checks the file for duplicate keys, empties the tables for `clean`
 //! (`clean.rs`), moves rows into the real tables parents first with `INSERT … SELECT … ON
 //! CONFLICT` (a foreign-key cycle is broken by inserting the closing column as NULL and setting it
@@ -21,6 +23,7 @@ mod clean;
 mod copy;
 mod load;
 mod sequences;
+mod text;
 
 use self::copy::write_field;
 use self::load::{column_list, no_key_check};
@@ -113,6 +116,8 @@ struct Copying {
     /// For each source column: the target column index, or None when dropped.
     map: Vec<Option<usize>>,
     staged: usize,
+    /// Reused for the text of one cell before it is escaped into `buffer`.
+    scratch: Vec<u8>,
 }
 
 /// Loads tables into PostgreSQL.
@@ -243,13 +248,18 @@ impl PostgresSink {
             {
                 let Some(target) = target else { continue };
                 copying.buffer.put_u8(b'\t');
-                write_field(&mut copying.buffer, cell, from, &table.columns[*target]).map_err(
-                    |reason| Error::Record {
-                        model: table.model.clone(),
-                        record: format!("record {}", staged.records),
-                        reason: format!("column {}: {reason}", table.columns[*target].name),
-                    },
-                )?;
+                write_field(
+                    &mut copying.buffer,
+                    &mut copying.scratch,
+                    cell,
+                    from,
+                    &table.columns[*target],
+                )
+                .map_err(|reason| Error::Record {
+                    model: table.model.clone(),
+                    record: format!("record {}", staged.records),
+                    reason: format!("column {}: {reason}", table.columns[*target].name),
+                })?;
             }
             copying.buffer.put_u8(b'\n');
             staged.records += 1;
@@ -398,6 +408,7 @@ impl Sink for PostgresSink {
             buffer: BytesMut::with_capacity(COPY_CHUNK * 2),
             map,
             staged: self.staged.len() - 1,
+            scratch: Vec::new(),
         });
         Ok(())
     }
