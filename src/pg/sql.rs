@@ -1,5 +1,8 @@
-//! SQL text this tool writes itself: quoted identifiers and string literals, safe for any name and
-//! any value (statements take values as parameters where PostgreSQL allows it; DDL does not).
+//! Text this tool writes for PostgreSQL itself: quoted identifiers and string literals, safe for
+//! any name and any value (statements take values as parameters where PostgreSQL allows it; DDL
+//! does not), and fields of the COPY text format.
+
+use bytes::{BufMut, BytesMut};
 
 /// Quotes an SQL identifier: `user` → `"user"`, `a"b` → `"a""b"`.
 pub fn quote_ident(ident: &str) -> String {
@@ -29,6 +32,25 @@ pub fn quote_literal(text: &str) -> String {
     }
     out.push('\'');
     out
+}
+
+/// Appends a field of the COPY text format: backslash, tab, newline and carriage return escaped.
+/// Multi-byte UTF-8 sequences never contain ASCII bytes, so a byte-wise scan is safe.
+pub fn copy_text_escape(out: &mut BytesMut, text: &[u8]) {
+    let mut start = 0;
+    for (i, &byte) in text.iter().enumerate() {
+        let escaped: &[u8] = match byte {
+            b'\\' => b"\\\\",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            _ => continue,
+        };
+        out.put_slice(&text[start..i]);
+        out.put_slice(escaped);
+        start = i + 1;
+    }
+    out.put_slice(&text[start..]);
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ impl RowBuf {
     }
 
     pub(crate) fn text(&mut self, s: &str) {
-        escape_copy_text(&mut self.0, s);
+        crate::pg::sql::copy_text_escape(&mut self.0, s.as_bytes());
         self.0.put_u8(b'\t');
     }
 
@@ -100,26 +100,6 @@ impl RowBuf {
         debug_assert_eq!(self.0[last], b'\t');
         self.0[last] = b'\n';
     }
-}
-
-/// Appends `s` escaped for the COPY text format. Multi-byte UTF-8 sequences never contain ASCII
-/// bytes, so a byte-wise scan is safe.
-pub(crate) fn escape_copy_text(buf: &mut BytesMut, s: &str) {
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escaped: &[u8] = match b {
-            b'\\' => b"\\\\",
-            b'\t' => b"\\t",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            _ => continue,
-        };
-        buf.extend_from_slice(&bytes[start..i]);
-        buf.extend_from_slice(escaped);
-        start = i + 1;
-    }
-    buf.extend_from_slice(&bytes[start..]);
 }
 
 /// The longest prefix of `s` with at most `max` characters (PostgreSQL counts characters).

@@ -87,7 +87,7 @@ fn tables_const_matches_enum() {
 #[test]
 fn escaping_and_truncation() {
     let mut b = BytesMut::new();
-    escape_copy_text(&mut b, "a\\b\tc\nd\re 日本\u{7}");
+    crate::pg::sql::copy_text_escape(&mut b, "a\\b\tc\nd\re 日本\u{7}".as_bytes());
     assert_eq!(&b[..], "a\\\\b\\tc\\nd\\re 日本\u{7}".as_bytes());
     assert_eq!(truncate_chars("日本語", 2), "日本");
     assert_eq!(truncate_chars("abc", 5), "abc");

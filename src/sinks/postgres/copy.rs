@@ -9,6 +9,7 @@
 use bytes::{BufMut, BytesMut};
 
 use super::text;
+use crate::pg::sql::copy_text_escape;
 use crate::record::{tag, Column, Repr};
 
 /// Writes one cell, in the representation of the source column `from`, as a COPY text field for
@@ -29,11 +30,11 @@ pub(super) fn write_field(
     };
     if from.repr.is_textual() && !from.array {
         // Already the text (numeric, json, text and the types read as text).
-        copy_escape(out, bytes);
+        copy_text_escape(out, bytes);
     } else if text::direct(from, to) {
         scratch.clear();
         text::write_text(scratch, from.repr, from.array, bytes)?;
-        copy_escape(out, scratch);
+        copy_text_escape(out, scratch);
     } else {
         write_via_json(out, bytes, from, to)?;
     }
@@ -103,38 +104,20 @@ fn write_copy_field(
         tag::STRING if json_column => {
             let mut encoded = Vec::with_capacity(text.len() + 2);
             crate::format::json::write_str(&mut encoded, text);
-            copy_escape(out, &encoded);
+            copy_text_escape(out, &encoded);
         }
-        tag::STRING | tag::NUMBER => copy_escape(out, text),
+        tag::STRING | tag::NUMBER => copy_text_escape(out, text),
         tag::TRUE => out.put_slice(b"true"),
         tag::FALSE => out.put_slice(b"false"),
         tag::JSON if column.array => {
             let mut literal = Vec::with_capacity(text.len() + 2);
             pg_array_literal(text, column.repr.is_json(), &mut literal)?;
-            copy_escape(out, &literal);
+            copy_text_escape(out, &literal);
         }
-        tag::JSON => copy_escape(out, text),
+        tag::JSON => copy_text_escape(out, text),
         _ => return Err("unknown value tag".into()),
     }
     Ok(())
-}
-
-/// Escapes a COPY text field: backslash, tab, newline and carriage return.
-fn copy_escape(out: &mut BytesMut, text: &[u8]) {
-    let mut start = 0;
-    for (i, &byte) in text.iter().enumerate() {
-        let escaped: &[u8] = match byte {
-            b'\\' => b"\\\\",
-            b'\t' => b"\\t",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            _ => continue,
-        };
-        out.put_slice(&text[start..i]);
-        out.put_slice(escaped);
-        start = i + 1;
-    }
-    out.put_slice(&text[start..]);
 }
 
 /// A JSON array as a PostgreSQL array literal: `[1, null, "a b"]` → `{1,NULL,"a b"}`. Nested
