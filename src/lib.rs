@@ -6,22 +6,18 @@
 //!
 //! ```no_run
 //! # async fn example() -> cityforge_data::error::Result<()> {
-//! use cityforge_data::commands::export::{export, ExportOptions};
-//! use cityforge_data::pg::ConnectionSettings;
+//! use cityforge_data::commands::export::export;
 //! use cityforge_data::progress::Progress;
-//! use cityforge_data::sinks::export_file::ExportFileOptions;
-//! use cityforge_data::storage::{Compression, Location};
+//! use cityforge_data::sinks::export_file::ExportFileSinkConfig;
+//! use cityforge_data::sources::postgres::PostgresSourceConfig;
 //!
-//! let settings = ConnectionSettings::from_url("postgres://app@localhost/cityforge")?;
-//! let options = ExportOptions {
-//!     source: Default::default(),
-//!     output: ExportFileOptions {
-//!         location: Location::parse("backup.json.gz")?,
-//!         compression: Compression::Gzip,
-//!         layout: cityforge_data::format::Layout::Pretty,
-//!     },
+//! let source = PostgresSourceConfig {
+//!     url: Some("postgres://app@localhost/cityforge".into()),
+//!     ..Default::default()
 //! };
-//! let report = export(&settings, options, &Default::default(), &Progress::hidden()).await?;
+//! // gzip, from the extension; `{timestamp}` would expand to the start time.
+//! let sink = ExportFileSinkConfig::new("backup.json.gz");
+//! let report = export(source, sink, &Default::default(), &Progress::hidden()).await?;
 //! println!("{} records", report.total_rows());
 //! # Ok(()) }
 //! ```

@@ -1,4 +1,5 @@
-//! Small text helpers every layer uses: an error with its causes on one line, hex.
+//! Small text helpers every layer uses: an error with its causes on one line, hex, and the
+//! redacting [`Secret`].
 
 use std::fmt::Write as _;
 
@@ -26,6 +27,43 @@ pub fn hex(bytes: &[u8]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
+}
+
+/// Text that must never be printed: a connection URL, a password, a sanitizing key. `Debug`
+/// shows `<redacted>` whatever it holds, so a config that derives `Debug` cannot leak one; the
+/// value is read on purpose, with [`expose`](Self::expose).
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that needs it (connecting, keying a hash).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Secret {
+        Secret(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Secret {
+        Secret(value.to_owned())
+    }
 }
 
 #[cfg(test)]

@@ -3,16 +3,15 @@
 
 use tokio_util::sync::CancellationToken;
 
-use super::export::{export, ExportOptions};
+use super::export::export;
 use crate::cli::DemoArgs;
 use crate::demo::local_pg::LocalPg;
 use crate::error::{Error, Result};
-use crate::format::Layout;
 use crate::pg::ConnectionSettings;
 use crate::progress::Progress;
-use crate::sinks::export_file::ExportFileOptions;
-use crate::sources::postgres::PostgresSourceOptions;
-use crate::storage::{Compression, Location};
+use crate::sinks::export_file::ExportFileSinkConfig;
+use crate::sources::postgres::PostgresSourceConfig;
+use crate::storage::Compression;
 
 /// Runs the demo and prints where the export is and what it holds.
 pub async fn run(args: DemoArgs, cancel: &CancellationToken) -> Result<()> {
@@ -36,16 +35,16 @@ pub async fn run(args: DemoArgs, cancel: &CancellationToken) -> Result<()> {
         "cityforge_demo_{}.json.gz",
         chrono::Local::now().format("%Y%m%d_%H%M%S")
     );
-    let options = ExportOptions {
-        source: PostgresSourceOptions::default(),
-        output: ExportFileOptions {
-            location: Location::parse(&file)?,
-            compression: Compression::Gzip,
-            layout: Layout::Pretty,
-        },
+    let source = PostgresSourceConfig {
+        url: Some(cluster.url("cityforge").into()),
+        ..PostgresSourceConfig::default()
+    };
+    let sink = ExportFileSinkConfig {
+        compress: Some(Compression::Gzip),
+        ..ExportFileSinkConfig::new(file.clone())
     };
     let started = std::time::Instant::now();
-    let report = export(&settings, options, cancel, &Progress::hidden()).await?;
+    let report = export(source, sink, cancel, &Progress::hidden()).await?;
     let elapsed = started.elapsed();
     drop(cluster);
     let size = report.sinks.first().and_then(|s| s.bytes).unwrap_or(0);

@@ -5,72 +5,50 @@ use tracing::info;
 
 use crate::cli::ExportArgs;
 use crate::error::{Error, Result};
-use crate::format::{Layout, Metadata};
-use crate::pg::ConnectionSettings;
-use crate::pipeline::{run as run_pipeline, RunReport};
+use crate::pipeline::config::{PipelineFile, SinkConfig, SourceConfig};
+use crate::pipeline::plan::{self, RunOptions};
+use crate::pipeline::RunReport;
 use crate::progress::{Progress, ProgressMode};
-use crate::sinks::export_file::{ExportFileOptions, ExportFileSink};
-use crate::sinks::Sink;
-use crate::sources::postgres::{PostgresSource, PostgresSourceOptions};
-use crate::storage::{
-    apply_retention, check_retention_pattern, expand_placeholders, Location, Retention,
-    StoreOptions,
-};
+use crate::sinks::export_file::ExportFileSinkConfig;
+use crate::sources::postgres::PostgresSourceConfig;
+use crate::text::Secret;
 
-/// Everything an export needs besides the connection.
-#[derive(Clone, Debug)]
-pub struct ExportOptions {
-    /// What to read.
-    pub source: PostgresSourceOptions,
-    /// Where and how to write.
-    pub output: ExportFileOptions,
-}
-
-impl ExportOptions {
-    /// Builds the options from `export`'s flags.
-    /// `{timestamp}` and `{date}` in `--output` expand to the current UTC time.
-    pub fn from_args(args: &ExportArgs) -> Result<ExportOptions> {
-        // The seed's `-i` is --include for export and --input for import: a file here is the
-        // other command's habit.
-        if let Some(file) = args
-            .include
-            .iter()
-            .flatten()
-            .find(|name| looks_like_a_file(name))
-        {
-            return Err(Error::Usage(format!(
-                "-i is --include for export (models, e.g. -i User,Card); \"{file}\" looks like a \
-                 file. To import a file: cityforge-data import -i {file}"
-            )));
-        }
-        let output = match &args.output {
-            Some(output) => expand_placeholders(output, chrono::Utc::now().naive_utc()),
-            None => default_output(),
-        };
-        let location = Location::parse_user(&output, StoreOptions::new())?;
-        let compression = args
-            .compress
-            .unwrap_or_else(|| location.implied_compression());
-        Ok(ExportOptions {
-            source: PostgresSourceOptions {
-                schemas: args.schemas.clone(),
-                naming: args.naming.unwrap_or_default(),
-                include: args.include.clone(),
-                exclude: args.exclude.clone(),
-                sort: args.sort,
-                filters: Default::default(),
-            },
-            output: ExportFileOptions {
-                location,
-                compression,
-                layout: if args.compact {
-                    Layout::Compact
-                } else {
-                    Layout::Pretty
-                },
-            },
-        })
+/// The source and the sink `export`'s flags describe.
+pub fn config(args: &ExportArgs) -> Result<(PostgresSourceConfig, ExportFileSinkConfig)> {
+    // The seed's `-i` is --include for export and --input for import: a file here is the
+    // other command's habit.
+    if let Some(file) = args
+        .include
+        .iter()
+        .flatten()
+        .find(|name| looks_like_a_file(name))
+    {
+        return Err(Error::Usage(format!(
+            "-i is --include for export (models, e.g. -i User,Card); \"{file}\" looks like a \
+             file. To import a file: cityforge-data import -i {file}"
+        )));
     }
+    let source = PostgresSourceConfig {
+        url: args.connection.url().map(Secret::from),
+        schemas: args.schemas.clone(),
+        naming: args.naming,
+        include: args.include.clone(),
+        exclude: args.exclude.clone(),
+        sort: args.sort,
+        overrides: args.connection.overrides(),
+    };
+    let sink = ExportFileSinkConfig {
+        compress: args.compress,
+        compact: args.compact,
+        keep_last: args.keep_last.map(|n| n as usize),
+        keep_days: args.keep_days,
+        force_retention: args.force_retention,
+        // The default name is in local time, as the seed's; retention finds its siblings by
+        // the pattern.
+        retention_pattern: args.output.is_none().then(|| DEFAULT_PATTERN.to_owned()),
+        ..ExportFileSinkConfig::new(args.output.clone().unwrap_or_else(default_output))
+    };
+    Ok((source, sink))
 }
 
 /// The seed's default file name: `data_export_YYYYMMDD_HHMMSS.json`, local time.
@@ -90,55 +68,34 @@ pub async fn run(
     cancel: &CancellationToken,
     progress: ProgressMode,
 ) -> Result<RunReport> {
-    let retention = Retention {
-        keep_last: args.keep_last.map(|n| n as usize),
-        keep_days: args.keep_days,
-        force: args.force_retention,
-    };
-    let pattern = args.output.as_deref().unwrap_or(DEFAULT_PATTERN).to_owned();
-    if retention.is_active() {
-        check_retention_pattern(&pattern).map_err(|e| Error::Usage(e.to_string()))?;
-    }
-    let settings =
-        ConnectionSettings::resolve(args.connection.url(), &args.connection.overrides())?;
-    let options = ExportOptions::from_args(&args)?;
-    let written = options.output.location.clone();
-    let report = export(&settings, options, cancel, &Progress::new(progress)).await?;
-    if retention.is_active() {
-        let deleted = apply_retention(&pattern, &written, retention).await?;
-        info!(
-            deleted = deleted.len(),
-            keep_last = retention.keep_last.map_or(String::new(), |n| n.to_string()),
-            keep_days = retention.keep_days.map_or(String::new(), |d| d.to_string()),
-            "Retention applied."
-        );
-    }
-    Ok(report)
+    let (source, sink) = config(&args)?;
+    export(source, sink, cancel, &Progress::new(progress)).await
 }
 
-/// Exports a database: opens the snapshot first (so a database error creates no file), then
-/// streams every selected model into the document and publishes it.
+/// Exports a database into one document, as a pipeline of one source and one sink: the checks
+/// first, then the snapshot (so a database error creates no file), the rows, publishing, and
+/// retention.
 pub async fn export(
-    settings: &ConnectionSettings,
-    options: ExportOptions,
+    source: PostgresSourceConfig,
+    sink: ExportFileSinkConfig,
     cancel: &CancellationToken,
     progress: &Progress,
 ) -> Result<RunReport> {
-    info!(database = %settings, "Starting export.");
-    let mut source = PostgresSource::open(settings, options.source).await?;
-    let metadata = Metadata::now(source.database()).in_zone(source.time_zone());
-    let location = options.output.location.clone();
-    let sink = ExportFileSink::create(options.output, &metadata).await?;
-    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
-    let report = run_pipeline(&mut source, &[], sinks, cancel, progress).await?;
-    let size = report.sinks.first().and_then(|s| s.bytes).unwrap_or(0);
-    info!(
-        file = %location,
-        size = %indicatif::HumanBytes(size),
-        models = report.models.len(),
-        records = report.total_rows(),
-        "Export completed."
+    info!(database = %source.settings()?, "Starting export.");
+    let pipeline = PipelineFile::from_command_line(
+        SourceConfig::Postgres(source),
+        SinkConfig::ExportFile(sink),
     );
+    let report = plan::run(&pipeline, RunOptions::default(), cancel, progress).await?;
+    if let Some(written) = report.sinks.first() {
+        info!(
+            file = %written.target,
+            size = %indicatif::HumanBytes(written.bytes.unwrap_or(0)),
+            models = report.models.len(),
+            records = report.total_rows(),
+            "Export completed."
+        );
+    }
     Ok(report)
 }
 

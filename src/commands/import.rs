@@ -8,25 +8,52 @@ use tracing::info;
 use crate::cli::ImportArgs;
 use crate::error::{Error, Result};
 use crate::pg::ConnectionSettings;
-use crate::pipeline::{run as run_pipeline, RunReport};
+use crate::pipeline::config::{PipelineFile, SinkConfig, SourceConfig};
+use crate::pipeline::plan::{self, RunOptions};
+use crate::pipeline::RunReport;
 use crate::progress::{Progress, ProgressMode};
-use crate::sinks::postgres::{ImportMode, PostgresSink, PostgresSinkOptions, CLEAN_CONFIRMATION};
-use crate::sinks::{ModelOutcome, Sink};
-use crate::sources::export_file::{ExportFileSource, ExportFileSourceOptions};
+use crate::sinks::postgres::{ImportMode, PostgresSinkConfig, CLEAN_CONFIRMATION};
+use crate::sinks::ModelOutcome;
+use crate::sources::export_file::ExportFileSourceConfig;
 use crate::storage::{Location, StoreOptions};
+use crate::text::Secret;
 
-/// Runs `import` from its flags.
+/// The source and the sink `import`'s flags describe.
+pub fn config(args: &ImportArgs) -> (ExportFileSourceConfig, PostgresSinkConfig) {
+    let source = ExportFileSourceConfig {
+        location: args.input.clone(),
+        store: StoreOptions::new(),
+        include: args.include.clone(),
+        exclude: args.exclude.clone(),
+    };
+    let sink = PostgresSinkConfig {
+        url: args.connection.url().map(Secret::from),
+        mode: args.mode,
+        confirm: None,
+        include: args.include.clone(),
+        exclude: args.exclude.clone(),
+        schemas: args.schemas.clone(),
+        naming: args.naming,
+        commit_per_model: args.commit_per_model,
+        per_row_fk_checks: args.per_row_fk_checks,
+        also_empty: args.also_empty.clone(),
+        ignore_unknown_columns: args.ignore_unknown_columns,
+        overrides: Some(args.connection.overrides()),
+    };
+    (source, sink)
+}
+
+/// Runs `import` from its flags: a `clean` is confirmed on the terminal first.
 pub async fn run(
     args: ImportArgs,
     cancel: &CancellationToken,
     progress: ProgressMode,
     quiet: bool,
 ) -> Result<()> {
-    let mode = args.mode;
+    let (source, mut sink) = config(&args);
     let location = Location::parse_user(&args.input, StoreOptions::new())?;
-    let settings =
-        ConnectionSettings::resolve(args.connection.url(), &args.connection.overrides())?;
-    if mode == ImportMode::Clean
+    let settings = sink.settings()?;
+    if args.mode == ImportMode::Clean
         && !args.yes
         && !args.dry_run
         && !confirm(&location, &settings, &args.also_empty)?
@@ -35,52 +62,38 @@ pub async fn run(
             "import cancelled at the confirmation prompt; nothing was changed".into(),
         ));
     }
-    let sink_options = PostgresSinkOptions {
-        mode,
-        schemas: args.schemas.clone(),
-        naming: args.naming.unwrap_or_default(),
-        include: args.include.clone(),
-        exclude: args.exclude.clone(),
-        commit_per_model: args.commit_per_model,
-        per_row_fk_checks: args.per_row_fk_checks,
-        also_empty: args.also_empty.clone(),
-        dry_run: args.dry_run,
-        ignore_unknown_columns: args.ignore_unknown_columns,
-    };
-    let source_options = ExportFileSourceOptions {
-        location,
-        include: args.include,
-        exclude: args.exclude,
-    };
-    let report = import(
-        &settings,
-        source_options,
-        sink_options,
-        cancel,
-        &Progress::new(progress),
-    )
-    .await?;
+    // Past the prompt a clean is confirmed (on the terminal or by --yes), or only rehearsed.
+    if args.mode == ImportMode::Clean {
+        sink.confirm = Some(CLEAN_CONFIRMATION.to_owned());
+    }
+    let report = import(source, sink, args.dry_run, cancel, &Progress::new(progress)).await?;
     if !quiet {
         print_summary(&report, args.dry_run)?;
     }
     Ok(())
 }
 
-/// Imports a document: opens it first (a missing file touches nothing), then the database.
+/// Imports a document, as a pipeline of one source and one sink: the document is opened first
+/// (a missing file touches nothing), then the database. A `rehearse`al rolls everything back.
 pub async fn import(
-    settings: &ConnectionSettings,
-    source: ExportFileSourceOptions,
-    sink: PostgresSinkOptions,
+    source: ExportFileSourceConfig,
+    sink: PostgresSinkConfig,
+    rehearse: bool,
     cancel: &CancellationToken,
     progress: &Progress,
 ) -> Result<RunReport> {
-    let location = source.location.clone();
-    let dry_run = sink.dry_run;
-    let mut source = ExportFileSource::open(source).await?;
-    info!(file = %location, database = %settings, "Starting import.");
-    let sink = PostgresSink::open(settings, sink).await?;
-    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
-    let report = run_pipeline(&mut source, &[], sinks, cancel, progress).await?;
+    let file = source.location.clone();
+    info!(file = %file, database = %sink.settings()?, "Starting import.");
+    let pipeline = PipelineFile::from_command_line(
+        SourceConfig::ExportFile(source),
+        SinkConfig::Postgres(sink),
+    );
+    // A clean without `confirm` is refused by the planner's check.
+    let options = RunOptions {
+        yes: false,
+        rehearse,
+    };
+    let report = plan::run(&pipeline, options, cancel, progress).await?;
     let outcomes = report
         .sinks
         .first()
@@ -88,13 +101,13 @@ pub async fn import(
         .unwrap_or(&[]);
     let total = |f: fn(&ModelOutcome) -> u64| outcomes.iter().map(f).sum::<u64>();
     info!(
-        file = %location,
+        file = %file,
         models = outcomes.len(),
         added = total(|o| o.added),
         updated = total(|o| o.updated),
         skipped = total(|o| o.skipped),
         deleted = total(|o| o.deleted),
-        dry_run,
+        dry_run = rehearse,
         "Import completed."
     );
     Ok(report)

@@ -18,13 +18,23 @@ pub async fn run(args: RunArgs, cancel: &CancellationToken, progress: ProgressMo
     file.warn_literal_secrets();
     if args.dry_run {
         // A dry run deletes nothing, so a clean sink's missing confirm does not stop the plan.
-        let text = plan::plan(&file, RunOptions { yes: true }).await?;
+        let text = plan::plan(
+            &file,
+            RunOptions {
+                yes: true,
+                ..RunOptions::default()
+            },
+        )
+        .await?;
         crate::outln!("{}", text.trim_end_matches('\n'))?;
         return Ok(());
     }
     let report = plan::run(
         &file,
-        RunOptions { yes: args.yes },
+        RunOptions {
+            yes: args.yes,
+            ..RunOptions::default()
+        },
         cancel,
         &Progress::new(progress),
     )
@@ -71,9 +81,9 @@ async fn check_one(path: &std::path::Path, connect: bool) -> Result<()> {
     file.warn_literal_secrets();
     if connect {
         // As `run` takes it without --yes: a clean sink needs its confirm.
-        plan::check_connected(&file, RunOptions { yes: false }).await?;
+        plan::check_connected(&file, RunOptions::default()).await?;
     } else {
-        plan::validate(&file, RunOptions { yes: false })?;
+        plan::validate(&file, RunOptions::default())?;
         let mut needed: Vec<(&str, Vec<String>)> = Vec::new();
         for var in &file.unset {
             match needed.iter_mut().find(|(name, _)| *name == var.name) {

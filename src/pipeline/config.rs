@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::sinks::export_file::ExportFileSinkConfig;
+use crate::sinks::postgres::PostgresSinkConfig;
+use crate::sources::export_file::ExportFileSourceConfig;
+use crate::sources::postgres::PostgresSourceConfig;
 use crate::transforms::TransformConfig;
 
 /// Errors in a pipeline file, each pointing at a place in it.
@@ -33,6 +37,10 @@ pub enum PipelineError {
         /// The variables.
         vars: Vec<UnsetVar>,
     },
+    /// Something is wrong with flags that became a pipeline (`export`, `import`): there is no
+    /// file to point into, so the error is the command's own.
+    #[error(transparent)]
+    CommandLine(Box<crate::error::Error>),
     /// Several problems, each on its own line.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Several(Vec<PipelineError>),
@@ -81,44 +89,6 @@ pub enum SourceConfig {
     ExportFile(ExportFileSourceConfig),
 }
 
-/// `[source] type = "postgres"`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PostgresSourceConfig {
-    /// Connection URL; default: `DATABASE_URL`, else the `PG*` and `POSTGRES_*` variables (the
-    /// parts a URL leaves out come from the `PG*` variables, as in libpq).
-    pub url: Option<String>,
-    /// Schemas to read (default `["public"]`).
-    #[serde(default, alias = "schema")]
-    pub schemas: Vec<String>,
-    /// `cityforge` or `auto` (default: detected).
-    pub naming: Option<crate::catalog::Naming>,
-    /// Only these models.
-    pub include: Option<Vec<String>>,
-    /// Not these models.
-    #[serde(default)]
-    pub exclude: Vec<String>,
-    /// Rows ordered by primary key.
-    #[serde(default)]
-    pub sort: bool,
-}
-
-/// `[source] type = "export_file"`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExportFileSourceConfig {
-    /// Where the document is: a path, `-`, or an object-store URL (`s3://bucket/key`…).
-    pub location: String,
-    /// Object-store settings besides the environment (`endpoint`, `region`, `allow_http`…).
-    #[serde(default)]
-    pub store: BTreeMap<String, String>,
-    /// Only these models.
-    pub include: Option<Vec<String>>,
-    /// Not these models.
-    #[serde(default)]
-    pub exclude: Vec<String>,
-}
-
 /// A sink of a pipeline.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -127,61 +97,6 @@ pub enum SinkConfig {
     ExportFile(ExportFileSinkConfig),
     /// A PostgreSQL database, loaded under an import mode.
     Postgres(PostgresSinkConfig),
-}
-
-/// `[[sinks]] type = "export_file"`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExportFileSinkConfig {
-    /// Where to write: a path, `-`, or an object-store URL; `{timestamp}` and `{date}` expand.
-    pub location: String,
-    /// Object-store settings besides the environment (`endpoint`, `region`, `allow_http`…).
-    #[serde(default)]
-    pub store: BTreeMap<String, String>,
-    /// `gzip`, `zstd` or `none` (default: from the extension).
-    pub compress: Option<crate::storage::Compression>,
-    /// No whitespace.
-    #[serde(default)]
-    pub compact: bool,
-    /// After a successful run, keep only the newest N exports matching `location`.
-    pub keep_last: Option<usize>,
-    /// After a successful run, delete exports matching `location` older than D days.
-    pub keep_days: Option<u64>,
-    /// Delete even when the new export is less than half the size of the newest older one.
-    #[serde(default)]
-    pub force_retention: bool,
-}
-
-/// `[[sinks]] type = "postgres"`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PostgresSinkConfig {
-    /// Connection URL of the target database.
-    pub url: String,
-    /// `skip`, `replace`, `merge` or `clean`.
-    #[serde(default)]
-    pub mode: crate::sinks::postgres::ImportMode,
-    /// For `clean`: must be `"DELETE ALL DATA"` (or pass `--yes` to `run`).
-    pub confirm: Option<String>,
-    /// Only these models.
-    pub include: Option<Vec<String>>,
-    /// Not these models.
-    #[serde(default)]
-    pub exclude: Vec<String>,
-    /// Schemas of the target tables (default `["public"]`).
-    #[serde(default, alias = "schema")]
-    pub schemas: Vec<String>,
-    /// Commit after each model.
-    #[serde(default)]
-    pub commit_per_model: bool,
-    /// Check foreign keys row by row even into empty tables (see `import --per-row-fk-checks`).
-    #[serde(default)]
-    pub per_row_fk_checks: bool,
-    /// For `clean`: also empty these tables (models or table names) in the same transaction,
-    /// e.g. tables outside the import that reference it (see `import --also-empty`). Only the
-    /// tables named are emptied.
-    #[serde(default)]
-    pub also_empty: Vec<String>,
 }
 
 /// `[policy]`: with `strict = true`, every column of every selected model must be transformed or
@@ -197,11 +112,31 @@ pub struct PolicyConfig {
     pub keep: BTreeMap<String, Vec<String>>,
 }
 
-/// A pipeline file read from disk, with its text kept for error positions.
+/// Where a pipeline's configuration comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A pipeline file; its errors point at places in it.
+    File(PathBuf),
+    /// The flags of `export` or `import`; their errors are usage errors, with no place.
+    CommandLine,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::File(path) => write!(f, "{}", path.display()),
+            Origin::CommandLine => f.write_str("the command line"),
+        }
+    }
+}
+
+/// A pipeline: its configuration, and the text it was read from, kept for error positions. A
+/// command's flags become one too ([`from_command_line`](Self::from_command_line)), so every job
+/// goes through the same checks and the same planner.
 #[derive(Debug)]
 pub struct PipelineFile {
     /// Where it was read from.
-    pub path: PathBuf,
+    pub origin: Origin,
     /// The text after `${VAR}` expansion.
     pub text: String,
     /// The parsed configuration.
@@ -214,7 +149,10 @@ pub struct PipelineFile {
 
 impl From<PipelineError> for crate::error::Error {
     fn from(error: PipelineError) -> Self {
-        crate::error::Error::Pipeline(Box::new(error))
+        match error {
+            PipelineError::CommandLine(error) => *error,
+            error => crate::error::Error::Pipeline(Box::new(error)),
+        }
     }
 }
 
@@ -279,7 +217,7 @@ impl PipelineFile {
             }
         })?;
         Ok(PipelineFile {
-            path: path.to_path_buf(),
+            origin: Origin::File(path.to_path_buf()),
             text,
             config,
             unset,
@@ -287,19 +225,60 @@ impl PipelineFile {
         })
     }
 
-    /// An error at the start of `span`.
+    /// A pipeline made of a command's flags: one source, no transforms, one sink.
+    pub fn from_command_line(source: SourceConfig, sink: SinkConfig) -> PipelineFile {
+        PipelineFile {
+            origin: Origin::CommandLine,
+            text: String::new(),
+            config: PipelineConfig {
+                source: Spanned::new(0..0, source),
+                transforms: Vec::new(),
+                sinks: vec![Spanned::new(0..0, sink)],
+                policy: PolicyConfig::default(),
+            },
+            unset: Vec::new(),
+            literal_secrets: Vec::new(),
+        }
+    }
+
+    /// An error at the start of `span` (for flags, a usage error).
     pub fn error_at(
         &self,
         span: std::ops::Range<usize>,
         message: impl Into<String>,
     ) -> PipelineError {
+        self.error_from(span, crate::error::Error::Usage(message.into()))
+    }
+
+    /// `error` at the start of `span`: in a file, its text at that place; for flags, the error
+    /// itself, so it keeps its exit code.
+    pub fn error_from(
+        &self,
+        span: std::ops::Range<usize>,
+        error: crate::error::Error,
+    ) -> PipelineError {
+        let Origin::File(path) = &self.origin else {
+            return PipelineError::CommandLine(Box::new(error));
+        };
         let (line, column) = line_column(&self.text, span.start);
         PipelineError::At {
-            file: self.path.display().to_string(),
+            file: path.display().to_string(),
             line,
             column,
-            message: message.into(),
+            message: match error {
+                crate::error::Error::Usage(message) => message,
+                error => crate::text::error_chain(&error),
+            },
         }
+    }
+
+    /// Where in the pipeline `span` is, as `file:line:column`; `None` for flags.
+    pub fn place(&self, span: std::ops::Range<usize>) -> Option<String> {
+        let Origin::File(path) = &self.origin else {
+            return None;
+        };
+        let (line, column) = line_column(&self.text, span.start);
+        Some(format!("{}:{line}:{column}", path.display()))
     }
 
     /// Logs a warning for each secret written in the file as plain text.
@@ -309,7 +288,7 @@ impl PipelineFile {
                 "{}:{}:{}: {} is written in the file as plain text: anyone who can read the file \
                  can read it (a sanitizing secret also lets them reverse its pseudonyms). Use ${{VARIABLE}} and set the \
                  variable where the pipeline runs.",
-                self.path.display(),
+                self.origin,
                 secret.line,
                 secret.column,
                 secret.what
@@ -323,7 +302,7 @@ impl PipelineFile {
             Ok(())
         } else {
             Err(PipelineError::Unset {
-                file: self.path.display().to_string(),
+                file: self.origin.to_string(),
                 vars: self.unset.clone(),
             })
         }

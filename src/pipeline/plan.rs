@@ -11,23 +11,17 @@ use std::fmt::Write as _;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use super::config::{PipelineError, PipelineFile, SinkConfig, SourceConfig};
+use super::config::{Origin, PipelineError, PipelineFile, SinkConfig, SourceConfig};
 use super::runner::{run as run_pipeline, RunReport};
 use crate::catalog::{estimate_rows, Catalog, Naming};
 use crate::error::{Error, Result};
-use crate::format::{Layout, Metadata};
-use crate::pg::ConnectionSettings;
+use crate::format::Metadata;
 use crate::progress::Progress;
-use crate::sinks::export_file::{ExportFileOptions, ExportFileSink};
-use crate::sinks::postgres::{ImportMode, PostgresSink, PostgresSinkOptions, CLEAN_CONFIRMATION};
-use crate::sinks::Sink;
-use crate::sources::export_file::{ExportFileSource, ExportFileSourceOptions};
-use crate::sources::postgres::{PostgresSource, PostgresSourceOptions};
+use crate::sinks::postgres::CLEAN_CONFIRMATION;
+use crate::sinks::{Sink, SinkContext};
+use crate::sources::postgres::PostgresSource;
 use crate::sources::Source;
-use crate::storage::{
-    apply_retention, check_retention_pattern, expand_placeholders, Location, Retention,
-    StoreOptions,
-};
+use crate::storage::apply_retention;
 use crate::transforms::{Transform, TransformConfig};
 
 /// How `run` was asked to behave.
@@ -35,6 +29,8 @@ use crate::transforms::{Transform, TransformConfig};
 pub struct RunOptions {
     /// Confirms `clean` sinks that have no `confirm` in the file.
     pub yes: bool,
+    /// Database sinks load everything, report, then roll back.
+    pub rehearse: bool,
 }
 
 /// Checks that need no I/O: transform options, sink options. Every problem is reported, not only
@@ -55,17 +51,12 @@ fn validation_errors(file: &PipelineFile, options: RunOptions) -> Vec<PipelineEr
     }
     for sink in &file.config.sinks {
         if let SinkConfig::ExportFile(config) = sink.get_ref() {
-            if config.keep_last.is_some() || config.keep_days.is_some() {
-                if let Err(e) = check_retention_pattern(&config.location) {
-                    errors.push(file.error_at(sink.span(), e.to_string()));
-                }
+            for problem in config.validate() {
+                errors.push(file.error_from(sink.span(), problem));
             }
         }
         if let SinkConfig::Postgres(config) = sink.get_ref() {
-            if config.mode == ImportMode::Clean
-                && !options.yes
-                && config.confirm.as_deref() != Some(CLEAN_CONFIRMATION)
-            {
+            if !options.yes && !config.confirmed() {
                 errors.push(file.error_at(
                     sink.span(),
                     format!(
@@ -79,18 +70,15 @@ fn validation_errors(file: &PipelineFile, options: RunOptions) -> Vec<PipelineEr
     errors
 }
 
-/// Models the source selects: its include/exclude plus `exclude_models` transforms.
-fn source_selection(file: &PipelineFile) -> (Option<Vec<String>>, Vec<String>) {
-    let (include, mut exclude) = match file.config.source.get_ref() {
-        SourceConfig::Postgres(c) => (c.include.clone(), c.exclude.clone()),
-        SourceConfig::ExportFile(c) => (c.include.clone(), c.exclude.clone()),
-    };
+/// Models `exclude_models` transforms leave out: the source does not read them at all.
+fn excluded_models(file: &PipelineFile) -> Vec<String> {
+    let mut excluded = Vec::new();
     for transform in &file.config.transforms {
         if let TransformConfig::ExcludeModels(config) = transform.get_ref() {
-            exclude.extend(config.models.iter().cloned());
+            excluded.extend(config.models.iter().cloned());
         }
     }
-    (include, exclude)
+    excluded
 }
 
 /// Checks against the source's catalog (after selection): models and columns exist, transforms
@@ -195,11 +183,7 @@ pub async fn check_connected(file: &PipelineFile, options: RunOptions) -> Result
             unknown_to_preset: Vec::new(),
         });
     };
-    let opened: Result<PostgresSource> = async {
-        let settings = source_settings(config.url.as_deref())?;
-        PostgresSource::open(&settings, postgres_source_options(file)?).await
-    }
-    .await;
+    let opened: Result<PostgresSource> = config.build(&excluded_models(file)).await;
     let source = match opened {
         Ok(source) => source,
         Err(error) if errors.is_empty() => return Err(error),
@@ -220,39 +204,14 @@ pub async fn check_connected(file: &PipelineFile, options: RunOptions) -> Result
     Ok(catalog)
 }
 
-/// The source database: the file's `url`, else `DATABASE_URL`, each completed by the `PG*`
-/// variables; else the `PG*` and `POSTGRES_*` variables.
-fn source_settings(url: Option<&str>) -> Result<ConnectionSettings> {
-    let from_env = std::env::var("DATABASE_URL").ok();
-    Ok(ConnectionSettings::resolve(
-        url.or(from_env.as_deref()),
-        &crate::pg::ConnectionOverrides::default(),
-    )?)
-}
-
-fn postgres_source_options(file: &PipelineFile) -> Result<PostgresSourceOptions, PipelineError> {
-    let SourceConfig::Postgres(config) = file.config.source.get_ref() else {
-        return Ok(PostgresSourceOptions::default());
-    };
-    let (include, exclude) = source_selection(file);
-    Ok(PostgresSourceOptions {
-        schemas: config.schemas.clone(),
-        naming: config.naming.unwrap_or_default(),
-        include,
-        exclude,
-        sort: config.sort,
-        filters: Default::default(),
-    })
-}
-
 /// Describes what `run` would do, without moving data (`run --dry-run`).
 pub async fn plan(file: &PipelineFile, options: RunOptions) -> Result<String> {
     let catalog = check_connected(file, options).await?;
     let mut out = String::new();
-    let _ = writeln!(out, "Pipeline {}", file.path.display());
+    let _ = writeln!(out, "Pipeline {}", file.origin);
     match file.config.source.get_ref() {
         SourceConfig::Postgres(c) => {
-            let settings = source_settings(c.url.as_deref())?;
+            let settings = c.settings()?;
             let _ = writeln!(out, "Source: PostgreSQL {settings}");
             let client = settings.connect().await?;
             let estimates = estimate_rows(&client, &catalog.tables).await?;
@@ -300,7 +259,7 @@ pub async fn plan(file: &PipelineFile, options: RunOptions) -> Result<String> {
                 let _ = writeln!(
                     out,
                     "  PostgreSQL {} (mode {})",
-                    crate::pg::mask_url(&c.url),
+                    crate::pg::mask_url(c.url.as_ref().map_or("", |url| url.expose())),
                     c.mode
                 );
             }
@@ -310,7 +269,8 @@ pub async fn plan(file: &PipelineFile, options: RunOptions) -> Result<String> {
     Ok(out)
 }
 
-/// Runs a pipeline file: every check first, then one read of the source into every sink.
+/// Runs a pipeline: every check first, then one read of the source into every sink, then, only
+/// once every sink is published, retention.
 pub async fn run(
     file: &PipelineFile,
     options: RunOptions,
@@ -319,56 +279,31 @@ pub async fn run(
 ) -> Result<RunReport> {
     file.require_variables()?;
     validate(file, options)?;
+    let excluded = excluded_models(file);
+    let writes_documents = file
+        .config
+        .sinks
+        .iter()
+        .any(|sink| matches!(sink.get_ref(), SinkConfig::ExportFile(_)));
     let (mut source, database, zone): (Box<dyn Source>, String, _) =
         match file.config.source.get_ref() {
             SourceConfig::Postgres(config) => {
-                let settings = source_settings(config.url.as_deref())?;
-                let mut source_options = postgres_source_options(file)?;
-                let source = PostgresSource::open(&settings, source_options.clone()).await?;
+                let mut source = config.build(&excluded).await?;
                 check_catalog(file, source.catalog())?;
-                // Filters run inside the query: push them down and reopen the snapshot with them.
-                let mut pushed = false;
-                for transform in &file.config.transforms {
-                    if let TransformConfig::Filter(filter) = transform.get_ref() {
-                        if let Some(table) = source.catalog().table(&filter.model) {
-                            source_options
-                                .filters
-                                .entry(table.model.clone())
-                                .or_default()
-                                .push(filter.sql_condition(table).ok_or_else(|| {
-                                    file.error_at(
-                                        transform.span(),
-                                        "this filter cannot run inside the PostgreSQL query",
-                                    )
-                                })?);
-                            pushed = true;
-                        }
-                    }
-                }
-                let source = if pushed {
-                    drop(source);
-                    PostgresSource::open(&settings, source_options).await?
-                } else {
-                    source
-                };
+                push_down_filters(file, &mut source)?;
                 let database = source.database().to_owned();
                 let zone = source.time_zone();
                 (Box::new(source), database, zone)
             }
             SourceConfig::ExportFile(config) => {
-                let (include, exclude) = source_selection(file);
-                let mut source = ExportFileSource::open(ExportFileSourceOptions {
-                    location: Location::parse_user(&config.location, store(&config.store))?,
-                    include,
-                    exclude,
-                })
-                .await?;
-                let database = source
-                    .early_metadata()
-                    .await?
-                    .map(|m| m.database)
-                    .unwrap_or_default();
-                (Box::new(source), database, None)
+                let mut source = config.build(&excluded).await?;
+                // Only a document written from this one needs its database's name up front.
+                let database = if writes_documents {
+                    source.early_metadata().await?.map(|m| m.database)
+                } else {
+                    None
+                };
+                (Box::new(source), database.unwrap_or_default(), None)
             }
         };
     let pushed_down = matches!(file.config.source.get_ref(), SourceConfig::Postgres(_));
@@ -386,106 +321,81 @@ pub async fn run(
                 .map_err(|e| file.error_at(transform.span(), e.to_string()))?,
         );
     }
-    let metadata = Metadata::now(&database).in_zone(zone);
-    let started = chrono::Utc::now().naive_utc();
+    let context = SinkContext {
+        metadata: Metadata::now(&database).in_zone(zone),
+        started: chrono::Utc::now().naive_utc(),
+        rehearse: options.rehearse,
+    };
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-    let mut written: Vec<(&str, Location, Retention)> = Vec::new();
+    let mut retained = Vec::new();
     for sink in &file.config.sinks {
-        let opened = open_sink(sink.get_ref(), &metadata, started).await;
+        let opened = open_sink(sink.get_ref(), &context).await;
         match opened {
-            Ok((opened, location)) => {
-                sinks.push(opened);
-                if let (SinkConfig::ExportFile(c), Some(location)) = (sink.get_ref(), location) {
-                    let retention = Retention {
-                        keep_last: c.keep_last,
-                        keep_days: c.keep_days,
-                        force: c.force_retention,
-                    };
-                    if retention.is_active() {
-                        written.push((&c.location, location, retention));
-                    }
-                }
-            }
+            Ok(opened) => sinks.push(opened),
             Err(error) => {
                 for sink in sinks {
                     sink.abort().await;
                 }
-                let (line, column) = super::config::line_column(&file.text, sink.span().start);
-                return Err(Error::SinkOpen {
-                    place: format!("{}:{line}:{column}", file.path.display()),
-                    cause: Box::new(error),
+                return Err(match file.place(sink.span()) {
+                    Some(place) => Error::SinkOpen {
+                        place,
+                        cause: Box::new(error),
+                    },
+                    None => error,
                 });
             }
         }
+        if let SinkConfig::ExportFile(config) = sink.get_ref() {
+            if config.retention().is_active() {
+                retained.push((config, config.target(&context)?));
+            }
+        }
     }
-    info!(pipeline = %file.path.display(), sinks = sinks.len(), "Running pipeline.");
+    if let Origin::File(path) = &file.origin {
+        info!(pipeline = %path.display(), sinks = sinks.len(), "Running pipeline.");
+    }
     let report = run_pipeline(source.as_mut(), &transforms, sinks, cancel, progress).await?;
     // Only after every sink was published: older exports go.
-    for (pattern, location, retention) in written {
-        let deleted = apply_retention(pattern, &location, retention).await?;
-        info!(location = %location, deleted = deleted.len(), "Retention applied.");
+    for (config, written) in retained {
+        let retention = config.retention();
+        let deleted = apply_retention(config.retention_pattern(), &written, retention).await?;
+        info!(
+            deleted = deleted.len(),
+            location = %written,
+            keep_last = retention.keep_last.map_or(String::new(), |n| n.to_string()),
+            keep_days = retention.keep_days.map_or(String::new(), |d| d.to_string()),
+            "Retention applied."
+        );
     }
     Ok(report)
 }
 
-fn store(options: &BTreeMap<String, String>) -> StoreOptions {
-    options
-        .iter()
-        .fold(StoreOptions::new(), |all, (key, value)| {
-            all.with(key, value)
-        })
+/// Filters run inside the source's query, in the snapshot it already holds.
+fn push_down_filters(file: &PipelineFile, source: &mut PostgresSource) -> Result<()> {
+    let mut conditions = Vec::new();
+    for transform in &file.config.transforms {
+        if let TransformConfig::Filter(filter) = transform.get_ref() {
+            if let Some(table) = source.catalog().table(&filter.model) {
+                let condition = filter.sql_condition(table).ok_or_else(|| {
+                    file.error_at(
+                        transform.span(),
+                        "this filter cannot run inside the PostgreSQL query",
+                    )
+                })?;
+                conditions.push((table.model.clone(), condition));
+            }
+        }
+    }
+    for (model, condition) in conditions {
+        source.add_filter(&model, condition);
+    }
+    Ok(())
 }
 
-/// Opens a sink; for an export file also returns where it writes (for retention).
-async fn open_sink(
-    config: &SinkConfig,
-    metadata: &Metadata,
-    started: chrono::NaiveDateTime,
-) -> Result<(Box<dyn Sink>, Option<Location>)> {
+/// Builds one sink of the pipeline.
+async fn open_sink(config: &SinkConfig, context: &SinkContext) -> Result<Box<dyn Sink>> {
     Ok(match config {
-        SinkConfig::ExportFile(c) => {
-            let location =
-                Location::parse_user(&expand_placeholders(&c.location, started), store(&c.store))?;
-            let compression = c.compress.unwrap_or_else(|| location.implied_compression());
-            let written = location.clone();
-            let sink = Box::new(
-                ExportFileSink::create(
-                    ExportFileOptions {
-                        location,
-                        compression,
-                        layout: if c.compact {
-                            Layout::Compact
-                        } else {
-                            Layout::Pretty
-                        },
-                    },
-                    metadata,
-                )
-                .await?,
-            );
-            (sink, Some(written))
-        }
-        SinkConfig::Postgres(c) => {
-            let settings = ConnectionSettings::from_url(&c.url)?;
-            let sink = Box::new(
-                PostgresSink::open(
-                    &settings,
-                    PostgresSinkOptions {
-                        mode: c.mode,
-                        schemas: c.schemas.clone(),
-                        naming: Naming::Detect,
-                        include: c.include.clone(),
-                        exclude: c.exclude.clone(),
-                        commit_per_model: c.commit_per_model,
-                        per_row_fk_checks: c.per_row_fk_checks,
-                        also_empty: c.also_empty.clone(),
-                        dry_run: false,
-                        ignore_unknown_columns: false,
-                    },
-                )
-                .await?,
-            );
-            (sink, None)
-        }
+        SinkConfig::ExportFile(c) => Box::new(c.build(context).await?),
+        SinkConfig::Postgres(c) => Box::new(c.build(context).await?),
     })
 }

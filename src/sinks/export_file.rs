@@ -14,11 +14,16 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-use super::{Sink, SinkReport};
+use serde::Deserialize;
+
+use super::{Sink, SinkContext, SinkReport};
 use crate::error::{Error, Result};
 use crate::format::{DocumentWriter, Layout, Metadata};
 use crate::record::{Batch, TableSchema};
-use crate::storage::{Compression, Location, Output, StorageError};
+use crate::storage::{
+    check_retention_pattern, expand_placeholders, Compression, Location, Output, Retention,
+    StorageError, StoreOptions,
+};
 
 /// Chunks of this size are handed to the writer task.
 const CHUNK_BYTES: usize = 1024 * 1024;
@@ -29,6 +34,104 @@ const POOL_BUFFERS: usize = 4;
 const ROWS_PER_SLICE: usize = 256;
 /// A returned buffer larger than this (it held a huge cell) is replaced by a fresh one.
 const MAX_REUSED_CAPACITY: usize = CHUNK_BYTES * 4;
+
+/// `[[sinks]] type = "export_file"` in a pipeline file, and what `export`'s flags turn into.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportFileSinkConfig {
+    /// Where to write: a path, `-`, or an object-store URL; `{timestamp}` and `{date}` expand.
+    pub location: String,
+    /// Object-store settings besides the environment (`endpoint`, `region`, `allow_http`…).
+    #[serde(default)]
+    pub store: StoreOptions,
+    /// `gzip`, `zstd` or `none` (default: from the extension).
+    pub compress: Option<Compression>,
+    /// No whitespace.
+    #[serde(default)]
+    pub compact: bool,
+    /// After a successful run, keep only the newest N exports matching `location`.
+    pub keep_last: Option<usize>,
+    /// After a successful run, delete exports matching `location` older than D days.
+    pub keep_days: Option<u64>,
+    /// Delete even when the new export is less than half the size of the newest older one.
+    #[serde(default)]
+    pub force_retention: bool,
+    /// The pattern retention matches, when `location` is already expanded (the command line's
+    /// default name, in local time); else `location` itself.
+    #[serde(skip)]
+    pub retention_pattern: Option<String>,
+}
+
+impl ExportFileSinkConfig {
+    /// A sink writing to `location`, every other setting at its default.
+    pub fn new(location: impl Into<String>) -> ExportFileSinkConfig {
+        ExportFileSinkConfig {
+            location: location.into(),
+            store: StoreOptions::new(),
+            compress: None,
+            compact: false,
+            keep_last: None,
+            keep_days: None,
+            force_retention: false,
+            retention_pattern: None,
+        }
+    }
+
+    /// Problems found without I/O: a location that cannot be written, a pattern retention
+    /// cannot work with.
+    pub fn validate(&self) -> Vec<Error> {
+        let mut problems = Vec::new();
+        let expanded = expand_placeholders(&self.location, chrono::NaiveDateTime::default());
+        if let Err(e) = Location::parse_user(&expanded, self.store.clone()) {
+            problems.push(e.into());
+        }
+        if self.retention().is_active() {
+            if let Err(e) = check_retention_pattern(self.retention_pattern()) {
+                problems.push(Error::Usage(e.to_string()));
+            }
+        }
+        problems
+    }
+
+    /// Which older exports to keep once this one is published.
+    pub fn retention(&self) -> Retention {
+        Retention {
+            keep_last: self.keep_last,
+            keep_days: self.keep_days,
+            force: self.force_retention,
+        }
+    }
+
+    /// The pattern older exports are found by.
+    pub fn retention_pattern(&self) -> &str {
+        self.retention_pattern.as_deref().unwrap_or(&self.location)
+    }
+
+    /// Where this run writes: `location` with its placeholders expanded.
+    pub fn target(&self, context: &SinkContext) -> Result<Location> {
+        let location = expand_placeholders(&self.location, context.started);
+        Ok(Location::parse_user(&location, self.store.clone())?)
+    }
+
+    /// Opens the target (a temporary file or upload until the run publishes it).
+    pub async fn build(&self, context: &SinkContext) -> Result<ExportFileSink> {
+        let location = self.target(context)?;
+        let compression = self
+            .compress
+            .unwrap_or_else(|| location.implied_compression());
+        let layout = if self.compact {
+            Layout::Compact
+        } else {
+            Layout::Pretty
+        };
+        let options = ExportFileOptions {
+            location,
+            compression,
+            layout,
+        };
+        ExportFileSink::create(options, &context.metadata).await
+    }
+}
 
 /// How to write the export document.
 #[derive(Clone, Debug)]

@@ -17,6 +17,17 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::record::{Batch, TableSchema};
 
+/// What every sink is built with: the run's facts that are not in any sink's configuration.
+#[derive(Clone, Debug)]
+pub struct SinkContext {
+    /// The document's `export_metadata` (export-file sinks write it first).
+    pub metadata: crate::format::Metadata,
+    /// When the run started, in UTC: `{timestamp}` and `{date}` in locations expand to it.
+    pub started: chrono::NaiveDateTime,
+    /// Load everything, report, then roll back (database sinks): a rehearsal.
+    pub rehearse: bool,
+}
+
 /// What a sink reports once published.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SinkReport {

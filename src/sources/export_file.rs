@@ -6,6 +6,7 @@
 //! the sink decides what each becomes from its own column types.
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::io::SyncIoBridge;
@@ -16,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::format::reader::{read_document_with, ReadError};
 use crate::format::Metadata;
 use crate::record::Section;
-use crate::storage::{open_input, Location, ReadMeter};
+use crate::storage::{open_input, Location, ReadMeter, StoreOptions};
 
 /// Events in flight between the parser thread and the pipeline.
 const EVENTS_IN_FLIGHT: usize = 4;
@@ -35,6 +36,37 @@ pub struct ExportFileSourceOptions {
     pub include: Option<Vec<String>>,
     /// Not these models.
     pub exclude: Vec<String>,
+}
+
+/// `[source] type = "export_file"` in a pipeline file, and what `import`'s flags turn into.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportFileSourceConfig {
+    /// Where the document is: a path, `-`, or an object-store URL (`s3://bucket/key`…).
+    pub location: String,
+    /// Object-store settings besides the environment (`endpoint`, `region`, `allow_http`…).
+    #[serde(default)]
+    pub store: StoreOptions,
+    /// Only these models.
+    pub include: Option<Vec<String>>,
+    /// Not these models.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+impl ExportFileSourceConfig {
+    /// Opens the document; `also_excluded` are models left out besides `exclude` (a pipeline's
+    /// `exclude_models` transforms).
+    pub async fn build(&self, also_excluded: &[String]) -> Result<ExportFileSource> {
+        let mut exclude = self.exclude.clone();
+        exclude.extend(also_excluded.iter().cloned());
+        ExportFileSource::open(ExportFileSourceOptions {
+            location: Location::parse_user(&self.location, self.store.clone())?,
+            include: self.include.clone(),
+            exclude,
+        })
+        .await
+    }
 }
 
 /// Streams the tables of an export document.

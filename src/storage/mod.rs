@@ -53,7 +53,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::text::{error_chain, hex};
+use crate::text::{error_chain, hex, Secret};
 
 mod checksum;
 mod compression;

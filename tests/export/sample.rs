@@ -2,13 +2,13 @@
 //! value; and the snapshot guarantee.
 
 use cityforge_data::catalog::CITYFORGE_MODELS;
-use cityforge_data::commands::export::{export, ExportOptions};
-use cityforge_data::format::Layout;
+use cityforge_data::commands::export::export;
 use cityforge_data::progress::Progress;
-use cityforge_data::sinks::export_file::ExportFileOptions;
-use cityforge_data::sources::postgres::{PostgresSource, PostgresSourceOptions};
+use cityforge_data::sinks::export_file::ExportFileSinkConfig;
+use cityforge_data::sources::postgres::{
+    PostgresSource, PostgresSourceConfig, PostgresSourceOptions,
+};
 use cityforge_data::sources::{Event, Source};
-use cityforge_data::storage::{Compression, Location};
 
 use crate::support::{count, sample_db};
 use crate::{assert_records_equal_table, parse, read_document};
@@ -19,22 +19,14 @@ async fn sample_database_exports_every_row_and_value() {
     let client = db.connect().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sample.json.gz");
-    let options = ExportOptions {
-        source: PostgresSourceOptions::default(),
-        output: ExportFileOptions {
-            location: Location::Path(path.clone()),
-            compression: Compression::Gzip,
-            layout: Layout::Pretty,
-        },
+    let source = PostgresSourceConfig {
+        url: Some(db.url.clone().into()),
+        ..Default::default()
     };
-    let report = export(
-        &db.settings(),
-        options,
-        &Default::default(),
-        &Progress::hidden(),
-    )
-    .await
-    .unwrap();
+    let sink = ExportFileSinkConfig::new(path.to_str().unwrap());
+    let report = export(source, sink, &Default::default(), &Progress::hidden())
+        .await
+        .unwrap();
     let document = parse(&read_document(&path).await);
 
     let models: Vec<&String> = document["data"].as_object().unwrap().keys().collect();

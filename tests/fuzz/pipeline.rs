@@ -323,6 +323,9 @@ fn check_error(error: &PipelineError, text: &str) -> String {
             "unset".to_owned()
         }
         PipelineError::Io { .. } => "io".to_owned(),
+        PipelineError::CommandLine(_) => {
+            panic!("an error in a file that names no place in it: {shown}")
+        }
         PipelineError::Several(errors) => {
             assert!(
                 errors.len() >= 2,
@@ -351,7 +354,13 @@ pub fn run(input: &[u8]) -> String {
         outcome = format!("{outcome}, {}", check_error(&error, &file.text));
     }
     for yes in [false, true] {
-        if let Err(error) = validate(&file, RunOptions { yes }) {
+        if let Err(error) = validate(
+            &file,
+            RunOptions {
+                yes,
+                ..RunOptions::default()
+            },
+        ) {
             outcome = format!("{outcome}, validate {}", check_error(&error, &file.text));
         }
     }

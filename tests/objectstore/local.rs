@@ -1,14 +1,14 @@
 //! `file://` and `memory://` locations: the same round trip, sidecar and retention as S3.
 
-use cityforge_data::commands::export::{export, ExportOptions};
+use cityforge_data::commands::export::export;
 use cityforge_data::commands::import::import;
 use cityforge_data::commands::verify::verify;
-use cityforge_data::format::Layout;
 use cityforge_data::progress::Progress;
-use cityforge_data::sinks::export_file::ExportFileOptions;
-use cityforge_data::sinks::postgres::PostgresSinkOptions;
-use cityforge_data::sources::export_file::ExportFileSourceOptions;
-use cityforge_data::storage::{Compression, Location};
+use cityforge_data::sinks::export_file::ExportFileSinkConfig;
+use cityforge_data::sinks::postgres::PostgresSinkConfig;
+use cityforge_data::sources::export_file::ExportFileSourceConfig;
+use cityforge_data::sources::postgres::PostgresSourceConfig;
+use cityforge_data::storage::{allow_memory_locations, Compression, Location, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{cli, files_in, sample_db};
@@ -74,17 +74,19 @@ async fn file_urls_round_trip_with_a_sha256sum_sidecar_and_retention() {
 #[tokio::test]
 async fn memory_urls_round_trip_in_process() {
     let db = sample_db("memory", 1_000).await;
-    let location = Location::parse("memory://tests/exports/cityforge.json.gz").unwrap();
+    allow_memory_locations();
+    let url = "memory://tests/exports/cityforge.json.gz";
+    let location = Location::parse(url).unwrap();
     let cancel = CancellationToken::new();
-    let options = ExportOptions {
-        source: Default::default(),
-        output: ExportFileOptions {
-            location: location.clone(),
-            compression: Compression::Gzip,
-            layout: Layout::Pretty,
-        },
+    let source = PostgresSourceConfig {
+        url: Some(db.url.clone().into()),
+        ..Default::default()
     };
-    let exported = export(&db.settings(), options, &cancel, &Progress::hidden())
+    let sink = ExportFileSinkConfig {
+        compress: Some(Compression::Gzip),
+        ..ExportFileSinkConfig::new(url)
+    };
+    let exported = export(source, sink, &cancel, &Progress::hidden())
         .await
         .unwrap();
     let report = verify(&location).await.unwrap();
@@ -92,19 +94,18 @@ async fn memory_urls_round_trip_in_process() {
     assert_eq!(report.location, "memory://tests/exports/cityforge.json.gz");
 
     let target = crate::support::empty_cityforge("memimport").await;
-    let source = ExportFileSourceOptions {
-        location,
+    let source = ExportFileSourceConfig {
+        location: url.to_owned(),
+        store: StoreOptions::new(),
         include: None,
         exclude: Vec::new(),
     };
-    import(
-        &target.settings(),
-        source,
-        PostgresSinkOptions::default(),
-        &cancel,
-        &Progress::hidden(),
-    )
-    .await
-    .unwrap();
+    let sink = PostgresSinkConfig {
+        url: Some(target.url.clone().into()),
+        ..Default::default()
+    };
+    import(source, sink, false, &cancel, &Progress::hidden())
+        .await
+        .unwrap();
     assert_eq!(table_counts(&target).await, table_counts(&db).await);
 }

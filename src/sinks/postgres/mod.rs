@@ -20,11 +20,13 @@ use futures_util::SinkExt;
 use tokio_postgres::{Client, CopyInSink};
 
 mod clean;
+mod config;
 mod copy;
 mod load;
 mod sequences;
 mod text;
 
+pub use self::config::PostgresSinkConfig;
 use self::copy::write_field;
 use self::load::{column_list, no_key_check};
 use super::{ModelOutcome, Sink, SinkReport};

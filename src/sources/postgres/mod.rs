@@ -5,6 +5,8 @@
 //! Columns of types with a binary mapping are read in their binary form; numeric, json and every
 //! other type are cast to `text` in the query, so their cells are PostgreSQL's own text output.
 
+mod config;
+
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -20,6 +22,8 @@ use crate::error::{Error, Result};
 use crate::pg::sql::quote_ident;
 use crate::pg::ConnectionSettings;
 use crate::record::{Batch, TableSchema};
+
+pub use self::config::PostgresSourceConfig;
 
 /// A batch is handed on once it holds this many bytes of cells…
 const BATCH_BYTES: usize = 1 << 20;
@@ -153,6 +157,15 @@ impl PostgresSource {
     /// zone` values; `None` for UTC (or a zone this tool does not know, with a warning).
     pub fn time_zone(&self) -> Option<Tz> {
         self.zone
+    }
+
+    /// Adds a condition the rows of `model` must meet, run inside the query (a pipeline's filter
+    /// pushed down). Takes effect for tables not yet started.
+    pub fn add_filter(&mut self, model: &str, condition: String) {
+        self.filters
+            .entry(model.to_owned())
+            .or_default()
+            .push(condition);
     }
 
     async fn start_table(&mut self, schema: TableSchema) -> Result<Arc<TableSchema>> {

@@ -1,0 +1,64 @@
+//! `[source] type = "postgres"` in a pipeline file, and what `export`'s flags turn into: which
+//! database, which models, in which order.
+
+use serde::Deserialize;
+
+use super::{PostgresSource, PostgresSourceOptions};
+use crate::catalog::Naming;
+use crate::error::Result;
+use crate::pg::{ConnectionOverrides, ConnectionSettings};
+
+/// A PostgreSQL source as configured.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSourceConfig {
+    /// Connection URL; default: `DATABASE_URL`, else the `PG*` and `POSTGRES_*` variables (the
+    /// parts a URL leaves out come from the `PG*` variables, as in libpq).
+    pub url: Option<crate::text::Secret>,
+    /// Schemas to read (default `["public"]`).
+    #[serde(default, alias = "schema")]
+    pub schemas: Vec<String>,
+    /// `cityforge` or `auto` (default: detected).
+    pub naming: Option<Naming>,
+    /// Only these models.
+    pub include: Option<Vec<String>>,
+    /// Not these models.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Rows ordered by primary key.
+    #[serde(default)]
+    pub sort: bool,
+    /// Connection parts given as flags (`-h -p -U -d`), which win over the URL; a pipeline file
+    /// has none.
+    #[serde(skip)]
+    pub overrides: ConnectionOverrides,
+}
+
+impl PostgresSourceConfig {
+    /// The database: `url`, else `DATABASE_URL`, completed by the overrides and the `PG*`
+    /// variables as libpq does.
+    pub fn settings(&self) -> Result<ConnectionSettings> {
+        let from_env = std::env::var("DATABASE_URL").ok();
+        let url = self.url.as_ref().map(|url| url.expose());
+        Ok(ConnectionSettings::resolve(
+            url.or(from_env.as_deref()),
+            &self.overrides,
+        )?)
+    }
+
+    /// Opens the snapshot and reads the catalog; `also_excluded` are models left out besides
+    /// `exclude` (a pipeline's `exclude_models` transforms).
+    pub async fn build(&self, also_excluded: &[String]) -> Result<PostgresSource> {
+        let mut exclude = self.exclude.clone();
+        exclude.extend(also_excluded.iter().cloned());
+        let options = PostgresSourceOptions {
+            schemas: self.schemas.clone(),
+            naming: self.naming.unwrap_or_default(),
+            include: self.include.clone(),
+            exclude,
+            sort: self.sort,
+            filters: Default::default(),
+        };
+        PostgresSource::open(&self.settings()?, options).await
+    }
+}
