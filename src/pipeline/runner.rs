@@ -1,6 +1,6 @@
-//! The runner: pulls events from the source, passes each batch through the transforms in order,
-//! hands it to every sink (one read of the source feeds them all), then prepares every sink and
-//! publishes all of them, or aborts all of them.
+//! The runner: pulls events from the source, passes each batch through the transforms in order
+//! (bound once per table, when it begins), hands it to every sink (one read of the source feeds
+//! them all), then prepares every sink and publishes all of them, or aborts all of them.
 //!
 //! On any error, or when the cancellation token fires (SIGINT/SIGTERM), every sink is aborted:
 //! no partial output is left behind and nothing is committed.
@@ -15,7 +15,7 @@ use crate::progress::Progress;
 use crate::record::TableSchema;
 use crate::sinks::{Sink, SinkReport};
 use crate::sources::{Event, Source};
-use crate::transforms::Transform;
+use crate::transforms::{TableTransforms, Transform};
 
 /// Rows moved for one model.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,9 +117,12 @@ async fn pump(
     progress: &Progress,
 ) -> Result<()> {
     let mut table: Option<Arc<TableSchema>> = None;
+    // The transforms bound to the current table: resolved once on its Begin, dropped on its End.
+    let mut bound: Option<TableTransforms> = None;
     while let Some(event) = source.next().await? {
         match event {
             Event::Begin(schema) => {
+                bound = Some(TableTransforms::bind(transforms, &schema));
                 for sink in sinks.iter_mut() {
                     sink.begin_table(&schema).await?;
                 }
@@ -132,10 +135,8 @@ async fn pump(
             }
             Event::Rows(mut batch) => {
                 let rows = batch.rows() as u64;
-                if let Some(schema) = &table {
-                    for transform in transforms {
-                        transform.apply(schema, &mut batch)?;
-                    }
+                if let Some(bound) = &mut bound {
+                    bound.apply(&mut batch)?;
                 }
                 for sink in sinks.iter_mut() {
                     sink.write_batch(&batch).await?;
@@ -147,6 +148,7 @@ async fn pump(
                 source.recycle(batch);
             }
             Event::End => {
+                bound = None;
                 for sink in sinks.iter_mut() {
                     sink.end_table().await?;
                 }

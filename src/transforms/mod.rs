@@ -3,8 +3,10 @@
 //! in every table and every run. NULL stays NULL unless a transform says otherwise.
 //!
 //! Each transform family is one file: a `*Config` (serde, `deny_unknown_fields`) that validates
-//! without I/O, checks itself against the source's catalog, and builds the [`Transform`].
-//! [`TransformConfig`] is the `[[transforms]]` table of a pipeline file:
+//! without I/O, checks itself against the source's catalog, and builds the [`Transform`], which
+//! binds to each table once ([`Transform::bind`], [`TableTransforms`]) and then rewrites its
+//! batches without looking anything up. [`TransformConfig`] (in `config.rs`) is the
+//! `[[transforms]]` table of a pipeline file:
 //!
 //! ```toml
 //! [[transforms]]
@@ -23,6 +25,7 @@ pub mod filter;
 pub mod hash;
 pub mod password;
 pub mod shorten;
+mod table;
 mod text;
 pub mod util;
 pub mod value;
@@ -39,11 +42,12 @@ pub use filter::{Condition, FilterConfig, FilterMatch, FilterOp};
 pub use hash::HashConfig;
 pub use password::PasswordConfig;
 pub use shorten::{MaskConfig, TruncateConfig};
+pub use table::TableTransforms;
 pub use value::{Operand, Scalar};
 
 /// Errors of transforms: configuration problems found before data moves, and values that cannot
 /// be transformed while it moves.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum TransformError {
     /// The configuration is invalid (found before any data moves).
     #[error("{0}")]
@@ -60,11 +64,38 @@ pub enum TransformError {
     },
 }
 
-/// A rewrite of the batches of the tables it targets.
+/// A rewrite of the batches of the tables it targets, built once per run from its configuration.
+///
+/// The engine works table by table, and every implementation keeps these rules:
+///
+/// - [`bind`](Self::bind) is called once per table, when the table begins and before any of its
+///   batches. It does all the work that depends only on the table: finds the targeted columns by
+///   name, compares the model, checks the columns' types, compiles conditions, encodes constants.
+///   It returns `None` for a table the transform does not target; its batches pass untouched.
+/// - The [`BoundTransform`] it returns is applied to every batch of that table, in order, and
+///   dropped when the table ends: state it keeps (the collision guard of a unique column) lasts
+///   one table.
+/// - An error of `bind` (a targeted column the table lacks, or cannot take) is not raised when the
+///   table begins but on the table's first batch, after the transforms before it in the pipeline
+///   have applied to that batch ([`TableTransforms`] does this). So a table without rows is never
+///   refused (a model of an export document without records has no columns at all), and errors
+///   come in the order of the pipeline's transforms, as when every batch was resolved anew.
 pub trait Transform: Send {
-    /// Rewrites cells or drops rows of a batch of `table`; tables it does not target pass as
-    /// they are. Called for every batch, in order.
-    fn apply(&self, table: &TableSchema, batch: &mut Batch) -> Result<(), TransformError>;
+    /// Resolves the transform against `table`: `None` when it does not target the table,
+    /// otherwise the transform to apply to each of the table's batches.
+    fn bind<'t>(
+        &'t self,
+        table: &TableSchema,
+    ) -> Result<Option<Box<dyn BoundTransform + 't>>, TransformError>;
+}
+
+/// A [`Transform`] resolved against one table: column indexes found, conditions compiled,
+/// constants encoded.
+pub trait BoundTransform: Send {
+    /// Rewrites cells or drops rows of a batch of the table it was bound to. Looks nothing up by
+    /// name, compares no model, compiles nothing: [`Transform::bind`] did that once. Called for
+    /// every batch of the table, in order.
+    fn apply(&mut self, batch: &mut Batch) -> Result<(), TransformError>;
 }
 
 /// What a column transform needs of the columns it targets, checked by [`check_columns`].

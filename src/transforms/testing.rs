@@ -2,7 +2,20 @@
 
 use crate::record::{Batch, Column, ForeignKey, Generated, Repr, Section, TableSchema};
 
-use super::TransformConfig;
+use super::{TableTransforms, Transform, TransformConfig, TransformError};
+
+/// `transform.apply(&table, &mut batch)` in tests: binds the transform to `table` and applies it
+/// to one batch, as the runner does for a table of one batch.
+pub trait ApplyToTable {
+    /// Binds to `table`, then applies to `batch`.
+    fn apply(&self, table: &TableSchema, batch: &mut Batch) -> Result<(), TransformError>;
+}
+
+impl ApplyToTable for Box<dyn Transform> {
+    fn apply(&self, table: &TableSchema, batch: &mut Batch) -> Result<(), TransformError> {
+        TableTransforms::bind(std::slice::from_ref(self), table).apply(batch)
+    }
+}
 
 /// A text column `name` of `type_name` with an optional length limit.
 pub fn text(name: &str, max_chars: Option<u32>) -> Column {

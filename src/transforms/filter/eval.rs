@@ -1,12 +1,13 @@
 //! The filter's conditions evaluated on cells: a compiled condition against a non-NULL cell, with
 //! SQL's three-valued logic (a condition on NULL is never true, so a row is dropped only when its
-//! conditions are true), and the [`Transform`] that keeps the rows not matched.
+//! conditions are true), and the [`Transform`] that compiles the conditions once per table and
+//! keeps the rows they do not match.
 
 use std::cmp::Ordering;
 
 use super::super::util::value_error;
 use super::super::value::{float_cmp, NumKey, Scalar};
-use super::super::{Transform, TransformError};
+use super::super::{BoundTransform, Transform, TransformError};
 use super::{Class, Compiled, FilterConfig, FilterMatch, FilterOp, Rhs};
 use crate::record::{tag, Batch, Repr, TableSchema};
 
@@ -127,34 +128,57 @@ impl Compiled {
     }
 }
 
-/// The filter as built: its configuration, compiled against each batch's table.
+/// The filter as built: its configuration, compiled against each table it binds to.
 pub(super) struct Filter(pub(super) FilterConfig);
 
 impl Transform for Filter {
-    fn apply(&self, table: &TableSchema, batch: &mut Batch) -> Result<(), TransformError> {
+    fn bind<'t>(
+        &'t self,
+        table: &TableSchema,
+    ) -> Result<Option<Box<dyn BoundTransform + 't>>, TransformError> {
         let config = &self.0;
         if table.model != config.model {
-            return Ok(());
+            return Ok(None);
         }
-        let compiled = config.compile(table)?;
-        let mut keep = Vec::with_capacity(batch.rows());
+        Ok(Some(Box::new(BoundFilter {
+            model: &config.model,
+            matching: config.matching,
+            compiled: config.compile(table)?,
+            keep: Vec::new(),
+        })))
+    }
+}
+
+/// A filter compiled against one table.
+struct BoundFilter<'t> {
+    model: &'t str,
+    matching: FilterMatch,
+    compiled: Vec<Compiled>,
+    /// Whether each row of the batch is kept, reused from batch to batch.
+    keep: Vec<bool>,
+}
+
+impl BoundTransform for BoundFilter<'_> {
+    fn apply(&mut self, batch: &mut Batch) -> Result<(), TransformError> {
+        self.keep.clear();
         for row in 0..batch.rows() {
             let mut trues = 0;
-            for condition in &compiled {
+            for condition in &self.compiled {
                 let cell = batch.cell(row, condition.index);
                 if condition
                     .is_true(cell)
-                    .map_err(|reason| value_error(&config.model, &condition.name, reason))?
+                    .map_err(|reason| value_error(self.model, &condition.name, reason))?
                 {
                     trues += 1;
                 }
             }
-            let drop = match config.matching {
-                FilterMatch::All => trues == compiled.len(),
+            let drop = match self.matching {
+                FilterMatch::All => trues == self.compiled.len(),
                 FilterMatch::Any => trues > 0,
             };
-            keep.push(!drop);
+            self.keep.push(!drop);
         }
+        let keep = &self.keep;
         batch.retain_rows(|row| keep[row]);
         Ok(())
     }
