@@ -176,3 +176,58 @@ impl<R: Rewrite> BoundTransform for BoundText<'_, R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::super::TableTransforms;
+
+    #[test]
+    fn the_collision_guard_spans_every_batch_of_the_table() {
+        // email is unique in users(): the pseudonyms ignore case, so these two would merge.
+        let transforms = vec![config(
+            "type = \"email\"\nmodel = \"User\"\ncolumns = [\"email\"]\nsecret = \"s\"",
+        )
+        .build()
+        .unwrap()];
+        let users = users();
+        let mut bound = TableTransforms::bind(&transforms, &users);
+        let mut first = user_rows(&[&[(1, b"Ann@x.test")]]);
+        bound.apply(&mut first).unwrap();
+        let mut second = user_rows(&[&[(1, b"ann@x.test")]]);
+        let error = bound.apply(&mut second).unwrap_err().to_string();
+        assert!(error.contains("ignore case"), "{error}");
+        // The next table starts a guard of its own.
+        let mut bound = TableTransforms::bind(&transforms, &users);
+        bound.apply(&mut second).unwrap();
+    }
+
+    #[test]
+    fn columns_are_rewritten_in_order_before_an_unresolved_one_fails() {
+        let transforms =
+            vec![
+                config("type = \"redact\"\nmodel = \"T\"\ncolumns = [\"a\", \"missing\"]")
+                    .build()
+                    .unwrap(),
+            ];
+        let table = tagged("T", &["a"]);
+        // A value the first column cannot take is reported first, as before binding existed.
+        let mut batch = single(&[Some(b"n1")]);
+        let error = TableTransforms::bind(&transforms, &table)
+            .apply(&mut batch)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("column a: the value is a number"), "{error}");
+        // Otherwise the first column is rewritten, then the missing one is reported.
+        let mut batch = single(&[Some(b"sx")]);
+        let error = TableTransforms::bind(&transforms, &table)
+            .apply(&mut batch)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "model T, column missing: the table has no such column"
+        );
+        assert_eq!(cell_string(&batch, 0, 0).unwrap(), "sREDACTED");
+    }
+}
