@@ -79,7 +79,7 @@ pub enum TransformError {
 ///   table begins but on the table's first batch, after the transforms before it in the pipeline
 ///   have applied to that batch ([`TableTransforms`] does this). So a table without rows is never
 ///   refused (a model of an export document without records has no columns at all), and errors
-///   come in the order of the pipeline's transforms, as when every batch was resolved anew.
+///   come in the order of the pipeline's transforms.
 pub trait Transform: Send {
     /// Resolves the transform against `table`: `None` when it does not target the table,
     /// otherwise the transform to apply to each of the table's batches.

@@ -3,7 +3,7 @@
 //!
 //! A transform that cannot bind (the table lacks a column it targets) fails on the table's first
 //! batch, after the transforms before it applied to that batch, never when the table begins: a
-//! table without rows is never refused, and the error is the one a per-batch resolution gave.
+//! table without rows is never refused, and errors come in the order of the transforms.
 
 use super::{BoundTransform, Transform, TransformError};
 use crate::record::{Batch, TableSchema};

@@ -119,7 +119,7 @@ struct BoundText<'t, R> {
     /// The targeted columns, in order, up to the first the table lacks or that holds no text.
     targets: Vec<Target<'t>>,
     /// Why the next targeted column could not be resolved: returned after the columns before it
-    /// are rewritten, as it was when every batch resolved its columns.
+    /// are rewritten, so errors come in the order of the columns.
     unresolved: Option<TransformError>,
     /// Outputs of the unique columns seen in this table.
     guard: CollisionGuard,
