@@ -1,6 +1,6 @@
-//! The runner: pulls events from the source, passes each batch through the transforms in order,
-//! hands it to every sink (one read of the source feeds them all), then prepares every sink and
-//! publishes all of them, or aborts all of them.
+//! The runner: pulls events from the source, passes each batch through the transforms in order
+//! (bound once per table, when it begins), hands it to every sink (one read of the source feeds
+//! them all), then prepares every sink and publishes all of them, or aborts all of them.
 //!
 //! On any error, or when the cancellation token fires (SIGINT/SIGTERM), every sink is aborted:
 //! no partial output is left behind and nothing is committed.
@@ -15,7 +15,7 @@ use crate::progress::Progress;
 use crate::record::TableSchema;
 use crate::sinks::{Sink, SinkReport};
 use crate::sources::{Event, Source};
-use crate::transforms::Transform;
+use crate::transforms::{TableTransforms, Transform};
 
 /// Rows moved for one model.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,9 +117,12 @@ async fn pump(
     progress: &Progress,
 ) -> Result<()> {
     let mut table: Option<Arc<TableSchema>> = None;
+    // The transforms bound to the current table: resolved once on its Begin, dropped on its End.
+    let mut bound: Option<TableTransforms> = None;
     while let Some(event) = source.next().await? {
         match event {
             Event::Begin(schema) => {
+                bound = Some(TableTransforms::bind(transforms, &schema));
                 for sink in sinks.iter_mut() {
                     sink.begin_table(&schema).await?;
                 }
@@ -132,10 +135,8 @@ async fn pump(
             }
             Event::Rows(mut batch) => {
                 let rows = batch.rows() as u64;
-                if let Some(schema) = &table {
-                    for transform in transforms {
-                        transform.apply(schema, &mut batch)?;
-                    }
+                if let Some(bound) = &mut bound {
+                    bound.apply(&mut batch)?;
                 }
                 for sink in sinks.iter_mut() {
                     sink.write_batch(&batch).await?;
@@ -147,6 +148,7 @@ async fn pump(
                 source.recycle(batch);
             }
             Event::End => {
+                bound = None;
                 for sink in sinks.iter_mut() {
                     sink.end_table().await?;
                 }
@@ -159,4 +161,135 @@ async fn pump(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::progress::ProgressMode;
+    use crate::record::Batch;
+    use crate::transforms::testing::{config, tagged, user_rows, users};
+    use crate::transforms::{BoundTransform, TransformError};
+
+    /// A source replaying events.
+    struct Events(VecDeque<Event>);
+
+    #[async_trait]
+    impl Source for Events {
+        async fn next(&mut self) -> Result<Option<Event>> {
+            Ok(self.0.pop_front())
+        }
+    }
+
+    /// A sink keeping the number of rows of each batch.
+    struct Rows(Arc<Mutex<Vec<usize>>>);
+
+    #[async_trait]
+    impl Sink for Rows {
+        async fn begin_table(&mut self, _: &Arc<TableSchema>) -> Result<()> {
+            Ok(())
+        }
+        async fn write_batch(&mut self, batch: &Batch) -> Result<()> {
+            self.0.lock().unwrap().push(batch.rows());
+            Ok(())
+        }
+        async fn end_table(&mut self) -> Result<()> {
+            Ok(())
+        }
+        async fn finish(self: Box<Self>) -> Result<SinkReport> {
+            Ok(SinkReport {
+                target: "memory".into(),
+                bytes: None,
+                models: Vec::new(),
+            })
+        }
+        async fn abort(self: Box<Self>) {}
+    }
+
+    /// Counts binds, and the bound transforms alive (bound and not yet dropped).
+    #[derive(Default)]
+    struct Counting {
+        binds: Arc<AtomicUsize>,
+        alive: Arc<AtomicUsize>,
+    }
+
+    struct Alive(Arc<AtomicUsize>);
+
+    impl Transform for Counting {
+        fn bind<'t>(
+            &'t self,
+            _: &TableSchema,
+        ) -> std::result::Result<Option<Box<dyn BoundTransform + 't>>, TransformError> {
+            self.binds.fetch_add(1, Ordering::SeqCst);
+            self.alive.fetch_add(1, Ordering::SeqCst);
+            Ok(Some(Box::new(Alive(self.alive.clone()))))
+        }
+    }
+
+    impl BoundTransform for Alive {
+        fn apply(&mut self, _: &mut Batch) -> std::result::Result<(), TransformError> {
+            // Only the current table's bound transform is alive.
+            assert_eq!(self.0.load(Ordering::SeqCst), 1);
+            Ok(())
+        }
+    }
+
+    impl Drop for Alive {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn transforms_bind_on_each_begin_and_drop_on_its_end() {
+        let counting = Counting::default();
+        let (binds, alive) = (counting.binds.clone(), counting.alive.clone());
+        let transforms: Vec<Box<dyn Transform>> = vec![
+            Box::new(counting),
+            config(
+                "type = \"filter\"\nmodel = \"User\"\nconditions = [{ column = \"age\", op = \
+                 \"<\", value = 18 }]",
+            )
+            .build()
+            .unwrap(),
+            // An export document's model without records has no columns: not an error.
+            config("type = \"null\"\nmodel = \"Empty\"\ncolumns = [\"gone\"]")
+                .build()
+                .unwrap(),
+        ];
+        let mut events = VecDeque::from([
+            Event::Begin(Arc::new(tagged("Empty", &[]))),
+            Event::End,
+            Event::Begin(Arc::new(users())),
+        ]);
+        for age in [10i32, 20, 30] {
+            let age = age.to_be_bytes();
+            events.push_back(Event::Rows(user_rows(&[&[(6, &age)]])));
+        }
+        events.push_back(Event::End);
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let report = run(
+            &mut Events(events),
+            &transforms,
+            vec![Box::new(Rows(written.clone()))],
+            &CancellationToken::new(),
+            &Progress::new(ProgressMode::Hidden),
+        )
+        .await
+        .unwrap();
+        assert_eq!(binds.load(Ordering::SeqCst), 2, "once per table");
+        assert_eq!(
+            alive.load(Ordering::SeqCst),
+            0,
+            "dropped at each table's end"
+        );
+        assert_eq!(*written.lock().unwrap(), [0, 1, 1]);
+        assert_eq!(report.total_rows(), 3);
+    }
 }

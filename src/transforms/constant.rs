@@ -8,7 +8,8 @@ use super::text::{Rewrite, TextTransform};
 use super::util::{find_column, value_error};
 use super::value::{encode_for_column, Scalar};
 use super::{
-    check_columns, config_error, context, validate_target, Needs, Transform, TransformError,
+    check_columns, config_error, context, validate_target, BoundTransform, Needs, Transform,
+    TransformError,
 };
 use crate::record::{Batch, TableSchema};
 
@@ -112,14 +113,32 @@ struct NullTransform {
 }
 
 impl Transform for NullTransform {
-    fn apply(&self, table: &TableSchema, batch: &mut Batch) -> Result<(), TransformError> {
+    fn bind<'t>(
+        &'t self,
+        table: &TableSchema,
+    ) -> Result<Option<Box<dyn BoundTransform + 't>>, TransformError> {
         if table.model != self.model {
-            return Ok(());
+            return Ok(None);
         }
-        for name in &self.columns {
-            let index = table
-                .column_index(name)
-                .ok_or_else(|| value_error(&self.model, name, "the table has no such column"))?;
+        let indexes = self
+            .columns
+            .iter()
+            .map(|name| {
+                table
+                    .column_index(name)
+                    .ok_or_else(|| value_error(&self.model, name, "the table has no such column"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Some(Box::new(BoundNull(indexes))))
+    }
+}
+
+/// The indexes of the columns to clear.
+struct BoundNull(Vec<usize>);
+
+impl BoundTransform for BoundNull {
+    fn apply(&mut self, batch: &mut Batch) -> Result<(), TransformError> {
+        for &index in &self.0 {
             for row in 0..batch.rows() {
                 batch.set_cell(row, index, None);
             }
@@ -180,18 +199,37 @@ struct SetTransform {
 }
 
 impl Transform for SetTransform {
-    fn apply(&self, table: &TableSchema, batch: &mut Batch) -> Result<(), TransformError> {
+    fn bind<'t>(
+        &'t self,
+        table: &TableSchema,
+    ) -> Result<Option<Box<dyn BoundTransform + 't>>, TransformError> {
         if table.model != self.model {
-            return Ok(());
+            return Ok(None);
         }
-        for name in &self.columns {
-            let index = table
-                .column_index(name)
-                .ok_or_else(|| value_error(&self.model, name, "the table has no such column"))?;
-            let cell = encode_for_column(&self.value, &table.columns[index])
-                .map_err(|reason| value_error(&self.model, name, reason))?;
+        let cells = self
+            .columns
+            .iter()
+            .map(|name| {
+                let index = table.column_index(name).ok_or_else(|| {
+                    value_error(&self.model, name, "the table has no such column")
+                })?;
+                let cell = encode_for_column(&self.value, &table.columns[index])
+                    .map_err(|reason| value_error(&self.model, name, reason))?;
+                Ok((index, cell))
+            })
+            .collect::<Result<_, TransformError>>()?;
+        Ok(Some(Box::new(BoundSet(cells))))
+    }
+}
+
+/// Each column to set, with the value encoded for it.
+struct BoundSet(Vec<(usize, Vec<u8>)>);
+
+impl BoundTransform for BoundSet {
+    fn apply(&mut self, batch: &mut Batch) -> Result<(), TransformError> {
+        for (index, cell) in &self.0 {
             for row in 0..batch.rows() {
-                batch.set_cell(row, index, Some(&cell));
+                batch.set_cell(row, *index, Some(cell));
             }
         }
         Ok(())

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{Transform, TransformError};
+use super::{BoundTransform, Transform, TransformError};
 use crate::record::{Batch, TableSchema};
 
 /// `type = "exclude_models"`: models left out of the output.
@@ -35,10 +35,23 @@ impl ExcludeModelsConfig {
 struct ExcludeModels(Vec<String>);
 
 impl Transform for ExcludeModels {
-    fn apply(&self, table: &TableSchema, batch: &mut Batch) -> Result<(), TransformError> {
-        if self.0.contains(&table.model) {
-            batch.retain_rows(|_| false);
-        }
+    fn bind<'t>(
+        &'t self,
+        table: &TableSchema,
+    ) -> Result<Option<Box<dyn BoundTransform + 't>>, TransformError> {
+        Ok(self
+            .0
+            .contains(&table.model)
+            .then(|| Box::new(DropAll) as Box<dyn BoundTransform>))
+    }
+}
+
+/// Drops every row of an excluded model.
+struct DropAll;
+
+impl BoundTransform for DropAll {
+    fn apply(&mut self, batch: &mut Batch) -> Result<(), TransformError> {
+        batch.retain_rows(|_| false);
         Ok(())
     }
 }

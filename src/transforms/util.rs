@@ -5,7 +5,6 @@
 use crate::text::hex;
 use std::collections::HashMap;
 use std::hash::Hasher;
-use std::sync::Mutex;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -206,18 +205,19 @@ pub fn find_column<'a>(
 
 /// Guards a column that must stay unique: remembers which input produced each output and turns
 /// a second, different input producing the same output into an error instead of a silent merge.
-/// Holds two 64-bit fingerprints (about 30 bytes) per distinct value of the guarded columns.
+/// Holds two 64-bit fingerprints (about 30 bytes) per distinct value of the guarded columns, for
+/// as long as it lives (a text transform keeps one per table).
 #[derive(Default)]
 pub struct CollisionGuard {
     /// Per column index: fingerprint of the output → fingerprint of the input.
-    seen: Mutex<HashMap<usize, HashMap<u64, u64>>>,
+    seen: HashMap<usize, HashMap<u64, u64>>,
 }
 
 impl CollisionGuard {
     /// Records that `input` became `output` in column `index`; an error (ending with `hint`)
     /// when another input already became the same output.
     pub fn record(
-        &self,
+        &mut self,
         model: &str,
         column: &str,
         index: usize,
@@ -227,8 +227,12 @@ impl CollisionGuard {
     ) -> Result<(), TransformError> {
         let key = fingerprint(b'o', output.as_bytes());
         let value = fingerprint(b'i', input.as_bytes());
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let previous = seen.entry(index).or_default().entry(key).or_insert(value);
+        let previous = self
+            .seen
+            .entry(index)
+            .or_default()
+            .entry(key)
+            .or_insert(value);
         if *previous != value {
             return Err(value_error(
                 model,
@@ -317,7 +321,7 @@ mod tests {
 
     #[test]
     fn collision_guard_tells_merges_from_repeats() {
-        let guard = CollisionGuard::default();
+        let mut guard = CollisionGuard::default();
         guard.record("M", "c", 0, "a", "x", "h").unwrap();
         guard.record("M", "c", 0, "a", "x", "h").unwrap();
         guard.record("M", "c", 1, "b", "x", "h").unwrap();
