@@ -137,8 +137,9 @@ impl std::fmt::Display for Origin {
 pub struct PipelineFile {
     /// Where it was read from.
     pub origin: Origin,
-    /// The text after `${VAR}` expansion.
-    pub text: String,
+    /// The text after `${VAR}` expansion: it holds the secrets the environment gave, so it is a
+    /// [`Secret`](crate::text::Secret) too.
+    pub text: crate::text::Secret,
     /// The parsed configuration.
     pub config: PipelineConfig,
     /// Variables with no value and no default (an error at run time).
@@ -218,7 +219,7 @@ impl PipelineFile {
         })?;
         Ok(PipelineFile {
             origin: Origin::File(path.to_path_buf()),
-            text,
+            text: text.into(),
             config,
             unset,
             literal_secrets: super::secrets::literal_secrets(raw),
@@ -229,7 +230,7 @@ impl PipelineFile {
     pub fn from_command_line(source: SourceConfig, sink: SinkConfig) -> PipelineFile {
         PipelineFile {
             origin: Origin::CommandLine,
-            text: String::new(),
+            text: crate::text::Secret::new(""),
             config: PipelineConfig {
                 source: Spanned::new(0..0, source),
                 transforms: Vec::new(),
@@ -260,7 +261,7 @@ impl PipelineFile {
         let Origin::File(path) = &self.origin else {
             return PipelineError::CommandLine(Box::new(error));
         };
-        let (line, column) = line_column(&self.text, span.start);
+        let (line, column) = line_column(self.text.expose(), span.start);
         PipelineError::At {
             file: path.display().to_string(),
             line,
@@ -277,7 +278,7 @@ impl PipelineFile {
         let Origin::File(path) = &self.origin else {
             return None;
         };
-        let (line, column) = line_column(&self.text, span.start);
+        let (line, column) = line_column(self.text.expose(), span.start);
         Some(format!("{}:{line}:{column}", path.display()))
     }
 

@@ -138,4 +138,78 @@ mod tests {
         assert!(literal_secrets("[[transforms]\nsecret = \"x\"").is_empty());
         assert!(literal_secrets("").is_empty());
     }
+
+    /// Every configuration type a pipeline can hold, each with a secret in every field that can
+    /// carry one: none reaches `Debug`. The matches are exhaustive, so a new source, sink or
+    /// transform does not compile until it is listed here, and the file must then use it.
+    #[test]
+    fn no_debug_output_prints_a_secret() {
+        use crate::pipeline::config::{PipelineFile, SinkConfig, SourceConfig};
+        use crate::transforms::TransformConfig;
+
+        const MARK: &str = "SeCrEt";
+        let transforms = format!(
+            "[[transforms]]\ntype = \"email\"\nmodel = \"U\"\ncolumns = [\"e\"]\nsecret = \"{MARK}1\"\n\
+             [[transforms]]\ntype = \"password\"\nmodel = \"U\"\ncolumns = [\"p\"]\n\
+             password = \"{MARK}2\"\nsecret = \"{MARK}3\"\n\
+             [[transforms]]\ntype = \"fake\"\nmodel = \"U\"\ncolumns = [\"n\"]\nkind = \"name\"\n\
+             secret = \"{MARK}4\"\n\
+             [[transforms]]\ntype = \"hash\"\nmodel = \"U\"\ncolumns = [\"h\"]\nsecret = \"{MARK}5\"\n\
+             [[transforms]]\ntype = \"redact\"\nmodel = \"U\"\ncolumns = [\"r\"]\n\
+             [[transforms]]\ntype = \"null\"\nmodel = \"U\"\ncolumns = [\"x\"]\n\
+             [[transforms]]\ntype = \"set\"\nmodel = \"U\"\ncolumns = [\"s\"]\nvalue = 1\n\
+             [[transforms]]\ntype = \"truncate\"\nmodel = \"U\"\ncolumns = [\"t\"]\nmax = 3\n\
+             [[transforms]]\ntype = \"mask\"\nmodel = \"U\"\ncolumns = [\"m\"]\n\
+             [[transforms]]\ntype = \"filter\"\nmodel = \"U\"\n\
+             conditions = [{{ column = \"c\", op = \"is_null\" }}]\n\
+             [[transforms]]\ntype = \"exclude_models\"\nmodels = [\"Log\"]\n"
+        );
+        let sinks = format!(
+            "[[sinks]]\ntype = \"export_file\"\nlocation = \"s3://b/k\"\n\
+             store = {{ secret_access_key = \"{MARK}6\" }}\n\
+             [[sinks]]\ntype = \"postgres\"\nurl = \"postgres://u:{MARK}7@db/staging\"\n"
+        );
+        let sources = [
+            format!("[source]\ntype = \"postgres\"\nurl = \"postgres://u:{MARK}8@db/prod\"\n"),
+            format!(
+                "[source]\ntype = \"export_file\"\nlocation = \"s3://b/k\"\n\
+                 store = {{ secret_access_key = \"{MARK}9\" }}\n"
+            ),
+        ];
+        let mut seen = std::collections::BTreeSet::new();
+        for source in &sources {
+            let text = format!("{source}{transforms}{sinks}");
+            let file = PipelineFile::parse(std::path::Path::new("p.toml"), &text, &|_| None)
+                .unwrap_or_else(|e| panic!("{e}"));
+            seen.insert(match file.config.source.get_ref() {
+                SourceConfig::Postgres(_) => "source postgres",
+                SourceConfig::ExportFile(_) => "source export_file",
+            });
+            for transform in &file.config.transforms {
+                seen.insert(match transform.get_ref() {
+                    TransformConfig::Email(_) => "email",
+                    TransformConfig::Password(_) => "password",
+                    TransformConfig::Fake(_) => "fake",
+                    TransformConfig::Hash(_) => "hash",
+                    TransformConfig::Redact(_) => "redact",
+                    TransformConfig::Null(_) => "null",
+                    TransformConfig::Set(_) => "set",
+                    TransformConfig::Truncate(_) => "truncate",
+                    TransformConfig::Mask(_) => "mask",
+                    TransformConfig::Filter(_) => "filter",
+                    TransformConfig::ExcludeModels(_) => "exclude_models",
+                });
+            }
+            for sink in &file.config.sinks {
+                seen.insert(match sink.get_ref() {
+                    SinkConfig::ExportFile(_) => "sink export_file",
+                    SinkConfig::Postgres(_) => "sink postgres",
+                });
+            }
+            let shown = format!("{file:?}");
+            assert!(shown.contains("EmailConfig"), "{shown}");
+            assert!(!shown.contains(MARK), "a secret in Debug output: {shown}");
+        }
+        assert_eq!(seen.len(), 15, "every configuration type is used: {seen:?}");
+    }
 }

@@ -4,8 +4,8 @@
 //! collision in a unique column is an error); without the secret nobody can map a list of known
 //! addresses to their pseudonyms.
 
+use crate::text::Secret;
 use std::borrow::Cow;
-use std::fmt;
 
 use serde::Deserialize;
 
@@ -22,7 +22,7 @@ fn default_domain() -> String {
 }
 
 /// `type = "email"`: keyed e-mail pseudonyms.
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct EmailConfig {
     /// The model whose columns are rewritten.
@@ -31,7 +31,7 @@ pub struct EmailConfig {
     pub columns: Vec<String>,
     /// The key of the pseudonyms, e.g. `"${SANITIZE_SECRET}"`. Keep it secret and keep it the
     /// same between runs: the same secret gives the same pseudonyms.
-    pub secret: String,
+    pub secret: Secret,
     /// The domain of the pseudonyms (default `example.invalid`, which can never receive mail).
     #[serde(default = "default_domain")]
     pub domain: String,
@@ -41,23 +41,11 @@ pub struct EmailConfig {
     pub keep_domain: bool,
 }
 
-impl fmt::Debug for EmailConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EmailConfig")
-            .field("model", &self.model)
-            .field("columns", &self.columns)
-            .field("secret", &"<redacted>")
-            .field("domain", &self.domain)
-            .field("keep_domain", &self.keep_domain)
-            .finish()
-    }
-}
-
 impl EmailConfig {
     /// Checks the secret and the domain.
     pub fn validate(&self) -> Result<(), TransformError> {
         validate_target("email", &self.model, &self.columns)?;
-        if self.secret.is_empty() {
+        if self.secret.expose().is_empty() {
             return Err(config_error(
                 "email",
                 &self.model,
@@ -96,7 +84,7 @@ impl EmailConfig {
     /// Builds the transform.
     pub fn build(&self) -> Result<Box<dyn Transform>, TransformError> {
         let rewrite = EmailRewrite {
-            key: KeyedHash::new(self.secret.as_bytes()),
+            key: KeyedHash::new(self.secret.expose().as_bytes()),
             domain: self.domain.trim().to_lowercase(),
             keep_domain: self.keep_domain,
         };

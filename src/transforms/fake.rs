@@ -4,7 +4,7 @@
 //! replacement came from. Replacements are cut to the column's length limit; empty text stays
 //! empty and NULL stays NULL.
 
-use std::fmt;
+use crate::text::Secret;
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -48,7 +48,7 @@ impl FakeKind {
 }
 
 /// `type = "fake"`: realistic replacements, deterministic per input.
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct FakeConfig {
     /// The model whose columns are rewritten.
@@ -59,25 +59,14 @@ pub struct FakeConfig {
     pub kind: FakeKind,
     /// The key seeding the choices, e.g. `"${SANITIZE_SECRET}"`: without it, anyone could
     /// compute which real name gives which fake one.
-    pub secret: String,
-}
-
-impl fmt::Debug for FakeConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeConfig")
-            .field("model", &self.model)
-            .field("columns", &self.columns)
-            .field("kind", &self.kind)
-            .field("secret", &"<redacted>")
-            .finish()
-    }
+    pub secret: Secret,
 }
 
 impl FakeConfig {
     /// Checks the secret.
     pub fn validate(&self) -> Result<(), TransformError> {
         validate_target("fake", &self.model, &self.columns)?;
-        if self.secret.is_empty() {
+        if self.secret.expose().is_empty() {
             return Err(config_error(
                 "fake",
                 &self.model,
@@ -101,7 +90,7 @@ impl FakeConfig {
     pub fn build(&self) -> Result<Box<dyn Transform>, TransformError> {
         let rewrite = Faker {
             kind: self.kind,
-            key: KeyedHash::new(self.secret.as_bytes()),
+            key: KeyedHash::new(self.secret.expose().as_bytes()),
         };
         Ok(Box::new(TextTransform::new(
             &self.model,

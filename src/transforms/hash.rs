@@ -3,7 +3,7 @@
 //! collision in a unique column is an error), and without the secret nobody can hash candidate
 //! values to find the originals.
 
-use std::fmt;
+use crate::text::Secret;
 
 use serde::Deserialize;
 
@@ -18,7 +18,7 @@ pub const MIN_HASH_CHARS: usize = 24;
 pub const MAX_HASH_CHARS: usize = 64;
 
 /// `type = "hash"`: keyed hex hash.
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct HashConfig {
     /// The model whose columns are rewritten.
@@ -26,29 +26,18 @@ pub struct HashConfig {
     /// The text columns to hash.
     pub columns: Vec<String>,
     /// The key of the hash, e.g. `"${SANITIZE_SECRET}"`; the same secret gives the same hashes.
-    pub secret: String,
+    pub secret: Secret,
     /// Hex characters kept, 24 (96 bits) to 64. Default: 64, or the column's `varchar(n)` limit
     /// when that is shorter.
     #[serde(default)]
     pub length: Option<usize>,
 }
 
-impl fmt::Debug for HashConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HashConfig")
-            .field("model", &self.model)
-            .field("columns", &self.columns)
-            .field("secret", &"<redacted>")
-            .field("length", &self.length)
-            .finish()
-    }
-}
-
 impl HashConfig {
     /// Checks the secret and the length.
     pub fn validate(&self) -> Result<(), TransformError> {
         validate_target("hash", &self.model, &self.columns)?;
-        if self.secret.is_empty() {
+        if self.secret.expose().is_empty() {
             return Err(config_error(
                 "hash",
                 &self.model,
@@ -106,7 +95,7 @@ impl HashConfig {
     /// Builds the transform.
     pub fn build(&self) -> Result<Box<dyn Transform>, TransformError> {
         let rewrite = HashRewrite {
-            key: KeyedHash::new(self.secret.as_bytes()),
+            key: KeyedHash::new(self.secret.expose().as_bytes()),
             length: self.length,
         };
         Ok(Box::new(TextTransform::new(

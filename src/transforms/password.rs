@@ -4,6 +4,7 @@
 //! derived from it, so runs agree), or `unusable = true` (`!` and a keyed hash of the old value:
 //! no bcrypt check accepts it). NULL (accounts without a password) stays NULL.
 
+use crate::text::Secret;
 use std::fmt;
 
 use serde::Deserialize;
@@ -28,7 +29,7 @@ const UNUSABLE_KEY: &[u8] = b"cityforge-data unusable password";
 const SALT_KEY: &[u8] = b"cityforge-data bcrypt salt";
 
 /// `type = "password"`: known or unusable password hashes.
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordConfig {
     /// The model whose columns are rewritten.
@@ -40,7 +41,7 @@ pub struct PasswordConfig {
     pub value: Option<String>,
     /// Mode 2: a development password; every row gets its bcrypt hash (`$2b$`), computed once.
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// The bcrypt cost of mode 2 (4 to 16, default 10).
     #[serde(default)]
     pub cost: Option<u32>,
@@ -50,21 +51,7 @@ pub struct PasswordConfig {
     /// Mode 3 only, optional: the key of the unusable hashes (e.g. `"${SANITIZE_SECRET}"`). Set it
     /// when the column may hold weak or plain-text values, so they cannot be guessed back.
     #[serde(default)]
-    pub secret: Option<String>,
-}
-
-impl fmt::Debug for PasswordConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PasswordConfig")
-            .field("model", &self.model)
-            .field("columns", &self.columns)
-            .field("value", &self.value)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("cost", &self.cost)
-            .field("unusable", &self.unusable)
-            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
+    pub secret: Option<Secret>,
 }
 
 /// The mode of a password transform.
@@ -101,7 +88,7 @@ impl PasswordConfig {
             }
             return Ok(Mode::Value(value));
         }
-        if let Some(password) = &self.password {
+        if let Some(password) = self.password.as_ref().map(Secret::expose) {
             if password.is_empty() || password.len() > BCRYPT_MAX_BYTES {
                 return Err(self.error(format!(
                     "password must have 1 to {BCRYPT_MAX_BYTES} bytes (bcrypt ignores the rest)"
@@ -117,7 +104,7 @@ impl PasswordConfig {
             }
             return Ok(Mode::Password(password, cost));
         }
-        match self.secret.as_deref() {
+        match self.secret.as_ref().map(Secret::expose) {
             Some("") => Err(self.error("secret must not be empty when given")),
             Some(secret) => Ok(Mode::Unusable(secret.as_bytes())),
             None => Ok(Mode::Unusable(UNUSABLE_KEY)),

@@ -351,7 +351,7 @@ pub fn run(input: &[u8]) -> String {
     };
     let mut outcome = String::from("parsed");
     if let Err(error) = file.require_variables() {
-        outcome = format!("{outcome}, {}", check_error(&error, &file.text));
+        outcome = format!("{outcome}, {}", check_error(&error, file.text.expose()));
     }
     for yes in [false, true] {
         if let Err(error) = validate(
@@ -361,11 +361,17 @@ pub fn run(input: &[u8]) -> String {
                 ..RunOptions::default()
             },
         ) {
-            outcome = format!("{outcome}, validate {}", check_error(&error, &file.text));
+            outcome = format!(
+                "{outcome}, validate {}",
+                check_error(&error, file.text.expose())
+            );
         }
     }
     if let Err(error) = check_catalog(&file, &catalog()) {
-        outcome = format!("{outcome}, catalog {}", check_error(&error, &file.text));
+        outcome = format!(
+            "{outcome}, catalog {}",
+            check_error(&error, file.text.expose())
+        );
     }
     // The locations, as building the pipeline would read them.
     let mut locations: Vec<&str> = Vec::new();
