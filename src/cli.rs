@@ -211,7 +211,7 @@ pub struct ImportArgs {
     pub also_empty: Vec<String>,
     /// Compute and print the summary, then roll back: nothing changes, sequences included (each
     /// sequence move it would make is logged).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "commit_per_model")]
     pub dry_run: bool,
     /// Commit after each model instead of once: less locking on big imports, but a failure
     /// leaves the models loaded before it in place.

@@ -48,9 +48,45 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// The input does not fit the target (unknown model, unknown columns…).
+    /// The input does not fit the target (unknown model…).
     #[error("{0}")]
     Data(String),
+    /// Records carry keys the target table has no columns for.
+    #[error(
+        "records of model {model} have keys that are not columns of table {table}: {}",
+        .columns.join(", ")
+    )]
+    UnknownColumns {
+        /// The model.
+        model: String,
+        /// The target table.
+        table: String,
+        /// The keys without a column.
+        columns: Vec<String>,
+    },
+    /// A mode that matches rows by primary key met a table without one.
+    #[error(
+        "model {model} has no primary key, so {mode} mode cannot match its rows to existing ones"
+    )]
+    NoPrimaryKey {
+        /// The model.
+        model: String,
+        /// The import mode.
+        mode: String,
+    },
+    /// `clean` would leave rows of tables outside the import pointing at deleted rows.
+    #[error(
+        "clean would delete rows that tables outside this import reference: {}. Include them in \
+         the import, or have clean empty them too in the same transaction; only the tables named \
+         are emptied. Nothing was changed",
+        .references.join(", ")
+    )]
+    CleanWouldOrphan {
+        /// Each reference, `child → parent (constraint name)`.
+        references: Vec<String>,
+        /// The referencing tables.
+        tables: Vec<String>,
+    },
     /// The job was stopped by a signal; nothing was published.
     #[error("interrupted by {0}; no output was published")]
     Interrupted(&'static str),
@@ -65,6 +101,15 @@ pub enum Error {
         /// Why.
         #[source]
         cause: Box<Error>,
+    },
+    /// An error with what the user can change to get past it, in their surface's words.
+    #[error("{error} ({hint})")]
+    Hinted {
+        /// The error.
+        #[source]
+        error: Box<Error>,
+        /// The remedy, as the command line or the pipeline file spells it.
+        hint: String,
     },
     /// The user declined the confirmation prompt; nothing was changed.
     #[error("{0}")]
@@ -87,7 +132,38 @@ pub enum Error {
     Demo(Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// A setting that resolves an error, which the surface the user works in (a command's flags, a
+/// pipeline file's keys) names in its own words: library messages never name a flag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Remedy {
+    /// Drop record keys that are not columns, with a warning.
+    IgnoreUnknownColumns,
+    /// Empty these tables too, in the same transaction.
+    AlsoEmpty(Vec<String>),
+    /// Import under this mode instead.
+    Mode(&'static str),
+    /// Check the document without its checksum file.
+    NoChecksum,
+    /// Name the database on the command line.
+    DatabaseUrl,
+}
+
 impl Error {
+    /// The setting that would resolve this error, if one would (looked for through the causes).
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            Error::UnknownColumns { .. } => Some(Remedy::IgnoreUnknownColumns),
+            Error::CleanWouldOrphan { tables, .. } => Some(Remedy::AlsoEmpty(tables.clone())),
+            Error::NoPrimaryKey { .. } => Some(Remedy::Mode("clean")),
+            Error::Storage(StorageError::NoChecksum { .. }) => Some(Remedy::NoChecksum),
+            Error::Pg(PgError::NoSettings | PgError::IncompleteSeedVariables { .. }) => {
+                Some(Remedy::DatabaseUrl)
+            }
+            Error::SinkOpen { cause, .. } => cause.remedy(),
+            _ => None,
+        }
+    }
+
     /// The process exit code for this error: 2 for usage errors, 130/143/129 for SIGINT, SIGTERM
     /// and SIGHUP, else 1.
     pub fn exit_code(&self) -> i32 {
@@ -99,6 +175,7 @@ impl Error {
             | Error::Catalog(CatalogError::UnknownModels { .. })
             | Error::Storage(StorageError::MemoryOutsideTests(_)) => 2,
             Error::SinkOpen { cause, .. } => cause.exit_code(),
+            Error::Hinted { error, .. } => error.exit_code(),
             Error::Interrupted("SIGINT") => 130,
             Error::Interrupted("SIGHUP") => 129,
             Error::Interrupted(_) => 143,

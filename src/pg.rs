@@ -33,16 +33,15 @@ pub enum PgError {
     },
     /// No connection settings were given at all.
     #[error(
-        "no database given: pass --database-url or -h/-d, set DATABASE_URL, PGHOST or \
-         PGDATABASE, or set POSTGRES_HOST, POSTGRES_DB and POSTGRES_USER (with POSTGRES_PORT and \
-         POSTGRES_PASSWORD)"
+        "no database given: set DATABASE_URL, PGHOST or PGDATABASE, or set POSTGRES_HOST, \
+         POSTGRES_DB and POSTGRES_USER (with POSTGRES_PORT and POSTGRES_PASSWORD)"
     )]
     NoSettings,
     /// Some of the seed's `POSTGRES_*` variables are set but not all that name a database: a
     /// half-configured job must not fall back to a database nobody named.
     #[error(
         "the POSTGRES_* variables are incomplete: {missing} not set (set: {set}). Set {them} \
-         (or pass --database-url); nothing falls back to a default database"
+         (or name the database another way); nothing falls back to a default database"
     )]
     IncompleteSeedVariables {
         /// The variables missing, comma-separated.

@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod export;
+mod hints;
 pub mod import;
 pub mod pipeline;
 pub mod verify;
@@ -19,14 +20,16 @@ pub async fn run(cli: Cli) -> Result<()> {
         crate::error::Error::Internal(format!("cannot install signal handlers: {e}"))
     })?;
     let progress = progress_mode(&cli.global);
-    match cli.command {
+    let surface = hints::Surface::of(&cli.command);
+    let result = match cli.command {
         Command::Export(args) => export::run(args, &cancel, progress).await.map(|_| ()),
         Command::Import(args) => import::run(args, &cancel, progress, cli.global.quiet).await,
         Command::Run(args) => pipeline::run(args, &cancel, progress).await,
         Command::Check(args) => pipeline::check(args).await,
         Command::Demo(args) => demo::run(args, &cancel).await,
         Command::Verify(args) => verify::run(args, &cancel).await,
-    }
+    };
+    result.map_err(|error| hints::with_hint(error, surface))
 }
 
 /// A bar when text logs go to a terminal; otherwise progress events in the log, unless `-q`

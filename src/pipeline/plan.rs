@@ -61,7 +61,7 @@ fn validation_errors(file: &PipelineFile, options: RunOptions) -> Vec<PipelineEr
                     sink.span(),
                     format!(
                         "a postgres sink in clean mode deletes data: add confirm = \"{CLEAN_CONFIRMATION}\" \
-                         to it, or pass --yes to run (a pipeline never prompts)"
+                         to it, or confirm it on run's command line (a pipeline never prompts)"
                     ),
                 ));
             }

@@ -142,10 +142,7 @@ pub enum StorageError {
         reason: String,
     },
     /// The `.sha256` sidecar of a document is missing.
-    #[error(
-        "cannot verify {location}: its checksum file {sidecar} does not exist (verify \
-         --no-checksum checks that it reads as an export)"
-    )]
+    #[error("cannot verify {location}: its checksum file {sidecar} does not exist")]
     NoChecksum {
         /// The document.
         location: String,

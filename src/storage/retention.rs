@@ -193,8 +193,7 @@ pub async fn apply_retention(
                 newest_older_size = newest_size,
                 "Retention deleted nothing: the new export is less than half the size of the \
                  newest older one, which looks like a backup of the wrong or an emptied database. \
-                 Check it; pass --force-retention (force_retention = true in a pipeline) to \
-                 delete anyway."
+                 Check it, and force retention to delete anyway."
             );
             return Ok(Vec::new());
         }

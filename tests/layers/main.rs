@@ -211,6 +211,53 @@ fn no_source_file_grows_past_800_lines() {
     }
 }
 
+/// Modules that speak the command line's language: only they may name a flag. The demo's cluster
+/// starts `initdb` and `postgres` with their own flags.
+const SPEAKS_FLAGS: [&str; 4] = ["cli.rs", "main.rs", "commands/", "demo/local_pg/"];
+
+/// No library message names a command-line flag: a pipeline file has none of them, so the library
+/// names the remedy and the command layer spells it (`commands/hints.rs`).
+#[test]
+fn no_library_text_names_a_flag() {
+    let src = root().join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut found = Vec::new();
+    for file in files {
+        let relative = file
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        if SPEAKS_FLAGS
+            .iter()
+            .any(|prefix| relative.starts_with(prefix))
+            || relative.ends_with("tests.rs")
+            || relative.contains("/tests/")
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            let flag = line.match_indices("--").any(|(at, _)| {
+                line[at + 2..].starts_with(|c: char| c.is_ascii_lowercase())
+                    && !line[..at].ends_with(|c: char| c.is_ascii_alphanumeric())
+            });
+            if flag {
+                found.push(format!("src/{relative}:{}: {}", number + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "library text naming a flag:\n{}",
+        found.join("\n")
+    );
+}
+
 #[test]
 fn the_parser_sees_grouped_and_plain_uses() {
     let used = uses(

@@ -573,3 +573,51 @@ async fn a_clean_sink_empties_the_also_empty_tables_and_refuses_without_them() {
         assert_eq!(rows, 0, "{table}");
     }
 }
+
+/// A remedy is spelled in the words of the surface: a pipeline file's key, not `import`'s flag
+/// (issue 11); and the key works.
+#[tokio::test]
+async fn remedies_name_the_pipeline_files_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let document = r#"{"export_metadata": {"timestamp": "2025-01-01T00:00:00", "version": "1.0", "database": "x"},
+      "data": {"User": [{"id": 1, "email": "a@x.org", "password_hash": "h", "first_name": "A",
+                         "last_name": "B", "nickname": "ab"}]}}"#;
+    std::fs::write(dir.path().join("extra.json"), document).unwrap();
+    let target = empty_cityforge("remedykeys").await;
+    let pipeline = |extra: &str| {
+        format!(
+            "[source]\ntype = \"export_file\"\nlocation = \"extra.json\"\n\n\
+             [[sinks]]\ntype = \"postgres\"\nurl = \"${{CF_TARGET}}\"\n{extra}"
+        )
+    };
+    let env = [("CF_TARGET", target.url.as_str())];
+    let file = write_pipeline(dir.path(), "strict.toml", &pipeline(""));
+    let output = run_cli(&["run", file.to_str().unwrap()], &env, dir.path());
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(message.contains("nickname"), "{message}");
+    assert!(
+        message.contains("ignore_unknown_columns = true in the postgres sink"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("--"),
+        "a flag in a pipeline's error: {message}"
+    );
+
+    let file = write_pipeline(
+        dir.path(),
+        "lenient.toml",
+        &pipeline("ignore_unknown_columns = true\n"),
+    );
+    let output = run_cli(&["run", file.to_str().unwrap()], &env, dir.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let users: i64 = target
+        .connect()
+        .await
+        .query_one("SELECT count(*) FROM users", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(users, 1);
+}

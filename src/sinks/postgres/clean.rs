@@ -173,14 +173,10 @@ impl PostgresSink {
         if referencing.is_empty() {
             return Ok(());
         }
-        Err(Error::Data(format!(
-            "clean would delete rows that tables outside this import reference: {}. Include them \
-             in the import, or have clean empty them too in the same transaction (import \
-             --also-empty {}; pipeline postgres sink: also_empty = [...]); only the tables named \
-             are emptied. Nothing was changed",
-            details.join(", "),
-            referencing.join(",")
-        )))
+        Err(Error::CleanWouldOrphan {
+            references: details,
+            tables: referencing,
+        })
     }
 
     /// Empties the tables with one `TRUNCATE` (no `CASCADE`) and returns how many rows each held;

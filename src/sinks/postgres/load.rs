@@ -722,11 +722,10 @@ fn comparable(column: &Column) -> bool {
 }
 
 pub(super) fn no_key_error(table: &TableSchema, mode: ImportMode) -> Error {
-    Error::Data(format!(
-        "model {} has no primary key, so {} mode cannot match its rows to existing ones; \
-         import it with --mode clean (or skip)",
-        table.model, mode
-    ))
+    Error::NoPrimaryKey {
+        model: table.model.clone(),
+        mode: mode.to_string(),
+    }
 }
 
 pub(super) fn no_key_check(table: &TableSchema, mode: ImportMode) -> Result<()> {

@@ -153,7 +153,7 @@ impl PostgresSink {
     ) -> Result<PostgresSink> {
         if options.commit_per_model && options.dry_run {
             return Err(Error::Usage(
-                "--dry-run cannot be combined with --commit-per-model".into(),
+                "a rehearsal rolls everything back, so it cannot commit per model".into(),
             ));
         }
         let client = settings.connect().await?;
@@ -364,13 +364,11 @@ impl Sink for PostgresSink {
                     "Ignoring record keys that are not columns."
                 );
             } else {
-                return Err(Error::Data(format!(
-                    "records of model {} have keys that are not columns of table {}: {} \
-                     (--ignore-unknown-columns drops them)",
-                    table.model,
-                    table.qualified_name(),
-                    unknown.join(", ")
-                )));
+                return Err(Error::UnknownColumns {
+                    model: table.model.clone(),
+                    table: table.qualified_name(),
+                    columns: unknown.iter().map(|c| c.to_string()).collect(),
+                });
             }
         }
         let columns: Vec<usize> = map.iter().flatten().copied().collect();
