@@ -159,6 +159,28 @@ pub struct Column {
     pub max_chars: Option<u32>,
 }
 
+impl Column {
+    /// A nullable column of `repr` without a default, a generation rule or a length limit, its
+    /// cells in the binary form where `repr` has one: the usual column, for schemas built by hand
+    /// (tests, benchmarks).
+    pub fn plain(name: impl Into<String>, type_name: impl Into<String>, repr: Repr) -> Column {
+        Column {
+            name: name.into(),
+            type_name: type_name.into(),
+            repr,
+            array: false,
+            binary: !matches!(
+                repr,
+                Repr::Numeric | Repr::Json | Repr::JsonText | Repr::Tagged
+            ),
+            nullable: true,
+            has_default: false,
+            generated: Generated::No,
+            max_chars: None,
+        }
+    }
+}
+
 /// Where a table goes in the export document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Section {

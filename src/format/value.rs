@@ -46,6 +46,33 @@ fn fixed<const N: usize>(cell: &[u8], repr: Repr) -> Result<[u8; N], FormatError
     })
 }
 
+/// Writes a boolean, integer or oid cell, which JSON and PostgreSQL's text spell alike (`true`,
+/// `-42`); `Ok(false)`, writing nothing, for any other representation.
+pub fn write_integral(out: &mut Vec<u8>, repr: Repr, cell: &[u8]) -> Result<bool, FormatError> {
+    let mut ints = itoa::Buffer::new();
+    let text: &[u8] = match repr {
+        Repr::Bool => match fixed::<1>(cell, repr)? {
+            [0] => b"false",
+            _ => b"true",
+        },
+        Repr::Int2 => ints
+            .format(i16::from_be_bytes(fixed(cell, repr)?))
+            .as_bytes(),
+        Repr::Int4 => ints
+            .format(i32::from_be_bytes(fixed(cell, repr)?))
+            .as_bytes(),
+        Repr::Int8 => ints
+            .format(i64::from_be_bytes(fixed(cell, repr)?))
+            .as_bytes(),
+        Repr::Oid => ints
+            .format(u32::from_be_bytes(fixed(cell, repr)?))
+            .as_bytes(),
+        _ => return Ok(false),
+    };
+    out.extend_from_slice(text);
+    Ok(true)
+}
+
 fn write_scalar(
     out: &mut Vec<u8>,
     repr: Repr,
@@ -53,28 +80,11 @@ fn write_scalar(
     (layout, zone): (Layout, Option<Tz>),
     depth: usize,
 ) -> Result<(), FormatError> {
-    let mut ints = itoa::Buffer::new();
     match repr {
-        Repr::Bool => {
-            let [b] = fixed::<1>(cell, repr)?;
-            out.extend_from_slice(if b != 0 { b"true" } else { b"false" });
+        Repr::Bool | Repr::Int2 | Repr::Int4 | Repr::Int8 | Repr::Oid => {
+            let written = write_integral(out, repr, cell)?;
+            debug_assert!(written);
         }
-        Repr::Int2 => out.extend_from_slice(
-            ints.format(i16::from_be_bytes(fixed(cell, repr)?))
-                .as_bytes(),
-        ),
-        Repr::Int4 => out.extend_from_slice(
-            ints.format(i32::from_be_bytes(fixed(cell, repr)?))
-                .as_bytes(),
-        ),
-        Repr::Int8 => out.extend_from_slice(
-            ints.format(i64::from_be_bytes(fixed(cell, repr)?))
-                .as_bytes(),
-        ),
-        Repr::Oid => out.extend_from_slice(
-            ints.format(u32::from_be_bytes(fixed(cell, repr)?))
-                .as_bytes(),
-        ),
         Repr::Float4 => write_f32(out, f32::from_be_bytes(fixed(cell, repr)?)),
         Repr::Float8 => write_f64(out, f64::from_be_bytes(fixed(cell, repr)?)),
         Repr::Numeric => match cell {

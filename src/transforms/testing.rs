@@ -1,6 +1,6 @@
 //! Test fixtures: columns and tables of both kinds (PostgreSQL catalog, export document).
 
-use crate::record::{Batch, Column, ForeignKey, Generated, Repr, Section, TableSchema};
+use crate::record::{Batch, Column, ForeignKey, Repr, Section, TableSchema};
 
 use super::{TableTransforms, Transform, TransformConfig, TransformError};
 
@@ -19,38 +19,19 @@ impl ApplyToTable for Box<dyn Transform> {
 
 /// A text column `name` of `type_name` with an optional length limit.
 pub fn text(name: &str, max_chars: Option<u32>) -> Column {
+    let type_name = match max_chars {
+        Some(n) => format!("character varying({n})"),
+        None => "text".into(),
+    };
     Column {
-        name: name.into(),
-        type_name: match max_chars {
-            Some(n) => format!("character varying({n})"),
-            None => "text".into(),
-        },
-        repr: Repr::Text,
-        array: false,
-        binary: true,
-        nullable: true,
-        has_default: false,
-        generated: Generated::No,
         max_chars,
+        ..Column::plain(name, type_name, Repr::Text)
     }
 }
 
 /// A column of any representation.
 pub fn column(name: &str, type_name: &str, repr: Repr) -> Column {
-    Column {
-        name: name.into(),
-        type_name: type_name.into(),
-        repr,
-        array: false,
-        binary: !matches!(
-            repr,
-            Repr::Numeric | Repr::Json | Repr::JsonText | Repr::Tagged
-        ),
-        nullable: true,
-        has_default: false,
-        generated: Generated::No,
-        max_chars: None,
-    }
+    Column::plain(name, type_name, repr)
 }
 
 /// A table of `model` with these columns.

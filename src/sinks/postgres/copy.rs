@@ -243,19 +243,12 @@ fn quote_element(text: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Generated;
 
     fn column(repr: Repr, array: bool) -> Column {
         Column {
-            name: "c".into(),
-            type_name: "x".into(),
-            repr,
             array,
             binary: true,
-            nullable: true,
-            has_default: false,
-            generated: Generated::No,
-            max_chars: None,
+            ..Column::plain("c", "x", repr)
         }
     }
 

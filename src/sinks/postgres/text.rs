@@ -23,7 +23,8 @@
 
 use crate::format::json::{write_f32, write_f64};
 use crate::format::value::{
-    write_date_text, write_time, write_timestamp_text, write_timetz_text, ArrayReader,
+    write_date_text, write_integral, write_time, write_timestamp_text, write_timetz_text,
+    ArrayReader,
 };
 use crate::record::{Column, Repr};
 
@@ -63,29 +64,12 @@ fn fixed<const N: usize>(cell: &[u8], repr: Repr) -> Result<[u8; N], String> {
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn write_scalar(out: &mut Vec<u8>, repr: Repr, cell: &[u8]) -> Result<(), String> {
-    let mut ints = itoa::Buffer::new();
     match repr {
-        Repr::Text | Repr::Numeric | Repr::Json | Repr::JsonText => out.extend_from_slice(cell),
-        Repr::Bool => {
-            let [b] = fixed::<1>(cell, repr)?;
-            out.extend_from_slice(if b != 0 { b"true" } else { b"false" });
+        Repr::Bool | Repr::Int2 | Repr::Int4 | Repr::Int8 | Repr::Oid => {
+            let written = write_integral(out, repr, cell).map_err(|e| e.to_string())?;
+            debug_assert!(written);
         }
-        Repr::Int2 => out.extend_from_slice(
-            ints.format(i16::from_be_bytes(fixed(cell, repr)?))
-                .as_bytes(),
-        ),
-        Repr::Int4 => out.extend_from_slice(
-            ints.format(i32::from_be_bytes(fixed(cell, repr)?))
-                .as_bytes(),
-        ),
-        Repr::Int8 => out.extend_from_slice(
-            ints.format(i64::from_be_bytes(fixed(cell, repr)?))
-                .as_bytes(),
-        ),
-        Repr::Oid => out.extend_from_slice(
-            ints.format(u32::from_be_bytes(fixed(cell, repr)?))
-                .as_bytes(),
-        ),
+        Repr::Text | Repr::Numeric | Repr::Json | Repr::JsonText => out.extend_from_slice(cell),
         Repr::Float4 => {
             let value = f32::from_be_bytes(fixed(cell, repr)?);
             if !write_non_finite(out, f64::from(value)) {
@@ -196,7 +180,6 @@ fn write_array(out: &mut Vec<u8>, repr: Repr, cell: &[u8]) -> Result<(), String>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Generated;
 
     fn text(repr: Repr, array: bool, cell: &[u8]) -> String {
         let mut out = Vec::new();
@@ -322,15 +305,9 @@ mod tests {
 
     fn column(repr: Repr, array: bool) -> Column {
         Column {
-            name: "c".into(),
-            type_name: "x".into(),
-            repr,
             array,
             binary: true,
-            nullable: true,
-            has_default: false,
-            generated: Generated::No,
-            max_chars: None,
+            ..Column::plain("c", "x", repr)
         }
     }
 

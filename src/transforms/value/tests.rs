@@ -115,15 +115,9 @@ fn parses_timestamps_dates_and_times() {
 
 fn column(repr: Repr, type_name: &str, max_chars: Option<u32>) -> Column {
     Column {
-        name: "c".into(),
-        type_name: type_name.into(),
-        repr,
-        array: false,
         binary: true,
-        nullable: true,
-        has_default: false,
-        generated: Default::default(),
         max_chars,
+        ..Column::plain("c", type_name, repr)
     }
 }
 
