@@ -118,18 +118,12 @@ pub(crate) fn push_2digits(buf: &mut BytesMut, v: u32) {
     buf.put_u8(b'0' + (v % 10) as u8);
 }
 
-/// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+/// Days from 1970-01-01 (the sample's epoch) to 2000-01-01 (PostgreSQL's).
+const UNIX_TO_PG_DAYS: i64 = 10_957;
+
+/// Proleptic Gregorian date of a day count since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    crate::format::value::civil_from_days(days - UNIX_TO_PG_DAYS)
 }
 
 /// Writes `YYYY-MM-DD HH:MM:SS[.ffffff]` (fraction without trailing zeros, omitted when zero).
