@@ -612,12 +612,8 @@ async fn remedies_name_the_pipeline_files_keys() {
     );
     let output = run_cli(&["run", file.to_str().unwrap()], &env, dir.path());
     assert!(output.status.success(), "{}", stderr(&output));
-    let users: i64 = target
-        .connect()
-        .await
-        .query_one("SELECT count(*) FROM users", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(users, 1);
+    assert_eq!(
+        crate::support::count(&target.connect().await, "users").await,
+        1
+    );
 }
