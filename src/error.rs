@@ -48,9 +48,25 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// The input does not fit the target (unknown model…).
-    #[error("{0}")]
-    Data(String),
+    /// Some of several pipeline files failed `check` (each was reported on its own).
+    #[error("{failed} of {total} pipeline files failed the check")]
+    ChecksFailed {
+        /// How many failed.
+        failed: usize,
+        /// How many were checked.
+        total: usize,
+    },
+    /// The input holds a model the target database does not have.
+    #[error(
+        "the file holds model {model}, which this database does not have; valid models: {}",
+        .valid.join(", ")
+    )]
+    UnknownModel {
+        /// The model.
+        model: String,
+        /// The target's models.
+        valid: Vec<String>,
+    },
     /// Records carry keys the target table has no columns for.
     #[error(
         "records of model {model} have keys that are not columns of table {table}: {}",
@@ -140,6 +156,8 @@ pub enum Remedy {
     IgnoreUnknownColumns,
     /// Empty these tables too, in the same transaction.
     AlsoEmpty(Vec<String>),
+    /// Leave this model out.
+    Exclude(String),
     /// Import under this mode instead.
     Mode(&'static str),
     /// Check the document without its checksum file.
@@ -152,6 +170,7 @@ impl Error {
     /// The setting that would resolve this error, if one would (looked for through the causes).
     pub fn remedy(&self) -> Option<Remedy> {
         match self {
+            Error::UnknownModel { model, .. } => Some(Remedy::Exclude(model.clone())),
             Error::UnknownColumns { .. } => Some(Remedy::IgnoreUnknownColumns),
             Error::CleanWouldOrphan { tables, .. } => Some(Remedy::AlsoEmpty(tables.clone())),
             Error::NoPrimaryKey { .. } => Some(Remedy::Mode("clean")),
@@ -173,6 +192,7 @@ impl Error {
         match self {
             Error::Usage(_)
             | Error::Catalog(CatalogError::UnknownModels { .. })
+            | Error::UnknownModel { .. }
             | Error::Storage(StorageError::MemoryOutsideTests(_)) => 2,
             Error::SinkOpen { cause, .. } => cause.exit_code(),
             Error::Hinted { error, .. } => error.exit_code(),

@@ -60,6 +60,10 @@ fn hint(remedy: &Remedy, surface: Surface) -> Option<String> {
             let quoted: Vec<String> = tables.iter().map(|t| format!("{t:?}")).collect();
             format!("also_empty = [{}] in the postgres sink", quoted.join(", "))
         }
+        (Remedy::Exclude(model), Surface::Import) => format!("--exclude {model} leaves it out"),
+        (Remedy::Exclude(model), Surface::PipelineFile) => {
+            format!("exclude = [\"{model}\"] in the source leaves it out")
+        }
         (Remedy::Mode(mode), Surface::Import) => {
             format!("import it with --mode {mode} (or skip)")
         }

@@ -67,10 +67,10 @@ pub async fn check(args: CheckArgs) -> Result<()> {
         }
     }
     if failed > 0 {
-        return Err(crate::error::Error::Data(format!(
-            "{failed} of {} pipeline files failed the check",
-            args.files.len()
-        )));
+        return Err(crate::error::Error::ChecksFailed {
+            failed,
+            total: args.files.len(),
+        });
     }
     Ok(())
 }

@@ -327,11 +327,10 @@ impl Sink for PostgresSink {
             .iter()
             .position(|t| t.model == source.model)
         else {
-            return Err(Error::Data(format!(
-                "the file holds model {}, which this database does not have; valid models: {}",
-                source.model,
-                self.catalog.model_names().join(", ")
-            )));
+            return Err(Error::UnknownModel {
+                model: source.model.clone(),
+                valid: self.catalog.model_names(),
+            });
         };
         let table = &self.catalog.tables[index];
         if matches!(self.options.mode, ImportMode::Replace | ImportMode::Merge) {
