@@ -17,7 +17,7 @@
 //!     source: Default::default(),
 //!     output: ExportFileOptions {
 //!         location: Location::parse("backup.json.gz")?,
-//!         compression: Compression::Gzip,
+//!         compression: Compression::Gzip.into(),
 //!         layout: cityforge_data::format::Layout::Pretty,
 //!     },
 //! };

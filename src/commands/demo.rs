@@ -40,7 +40,7 @@ pub async fn run(args: DemoArgs, cancel: &CancellationToken) -> Result<()> {
         source: PostgresSourceOptions::default(),
         output: ExportFileOptions {
             location: Location::parse(&file)?,
-            compression: Compression::Gzip,
+            compression: Compression::Gzip.into(),
             layout: Layout::Pretty,
         },
     };

@@ -50,7 +50,9 @@ impl ExportOptions {
         let location = Location::parse_user(&output, StoreOptions::new())?;
         let compression = args
             .compress
-            .unwrap_or_else(|| location.implied_compression());
+            .unwrap_or_else(|| location.implied_compression())
+            .with_level(args.compress_level)
+            .map_err(|error| Error::Usage(format!("--compress-level: {error}")))?;
         Ok(ExportOptions {
             source: PostgresSourceOptions {
                 schemas: args.schemas.clone(),

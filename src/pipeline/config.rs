@@ -140,6 +140,9 @@ pub struct ExportFileSinkConfig {
     pub store: BTreeMap<String, String>,
     /// `gzip`, `zstd` or `none` (default: from the extension).
     pub compress: Option<crate::storage::Compression>,
+    /// Compression level: gzip 1 (fastest) to 9 (smallest), zstd 1 to 22 (default: gzip 6,
+    /// zstd 3).
+    pub compress_level: Option<Spanned<u32>>,
     /// No whitespace.
     #[serde(default)]
     pub compact: bool,
@@ -150,6 +153,19 @@ pub struct ExportFileSinkConfig {
     /// Delete even when the new export is less than half the size of the newest older one.
     #[serde(default)]
     pub force_retention: bool,
+}
+
+impl ExportFileSinkConfig {
+    /// The compression and level asked for: `compress`, else the location's extension, at
+    /// `compress_level`, checked.
+    pub fn codec(
+        &self,
+        location: &crate::storage::Location,
+    ) -> Result<crate::storage::Codec, crate::storage::StorageError> {
+        self.compress
+            .unwrap_or_else(|| location.implied_compression())
+            .with_level(self.compress_level.as_ref().map(|level| *level.get_ref()))
+    }
 }
 
 /// `[[sinks]] type = "postgres"`.

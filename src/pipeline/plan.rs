@@ -60,6 +60,14 @@ fn validation_errors(file: &PipelineFile, options: RunOptions) -> Vec<PipelineEr
                     errors.push(file.error_at(sink.span(), e.to_string()));
                 }
             }
+            // A location that does not parse is reported when the sink opens.
+            if let (Some(level), Ok(location)) =
+                (&config.compress_level, Location::parse(&config.location))
+            {
+                if let Err(e) = config.codec(&location) {
+                    errors.push(file.error_at(level.span(), e.to_string()));
+                }
+            }
         }
         if let SinkConfig::Postgres(config) = sink.get_ref() {
             if config.mode == ImportMode::Clean
@@ -446,7 +454,7 @@ async fn open_sink(
         SinkConfig::ExportFile(c) => {
             let location =
                 Location::parse_user(&expand_placeholders(&c.location, started), store(&c.store))?;
-            let compression = c.compress.unwrap_or_else(|| location.implied_compression());
+            let compression = c.codec(&location)?;
             let written = location.clone();
             let sink = Box::new(
                 ExportFileSink::create(

@@ -18,7 +18,7 @@ use super::{Sink, SinkReport};
 use crate::error::{Error, Result};
 use crate::format::{DocumentWriter, Layout, Metadata};
 use crate::record::{Batch, TableSchema};
-use crate::storage::{Compression, Location, Output, StorageError};
+use crate::storage::{Codec, Location, Output, StorageError};
 
 /// Chunks of this size are handed to the writer task.
 const CHUNK_BYTES: usize = 1024 * 1024;
@@ -35,8 +35,8 @@ const MAX_REUSED_CAPACITY: usize = CHUNK_BYTES * 4;
 pub struct ExportFileOptions {
     /// Where to write.
     pub location: Location,
-    /// Compression of the bytes.
-    pub compression: Compression,
+    /// Compression of the bytes, with its level (`Compression::Gzip.into()` for the default).
+    pub compression: Codec,
     /// Pretty (Python's `indent=2`) or compact layout.
     pub layout: Layout,
 }

@@ -23,7 +23,7 @@ async fn sample_database_exports_every_row_and_value() {
         source: PostgresSourceOptions::default(),
         output: ExportFileOptions {
             location: Location::Path(path.clone()),
-            compression: Compression::Gzip,
+            compression: Compression::Gzip.into(),
             layout: Layout::Pretty,
         },
     };

@@ -80,7 +80,7 @@ async fn memory_urls_round_trip_in_process() {
         source: Default::default(),
         output: ExportFileOptions {
             location: location.clone(),
-            compression: Compression::Gzip,
+            compression: Compression::Gzip.into(),
             layout: Layout::Pretty,
         },
     };
