@@ -142,7 +142,8 @@ pub struct ExportFileSinkConfig {
     pub compress: Option<crate::storage::Compression>,
     /// Compression level: gzip 1 (fastest) to 9 (smallest), zstd 1 to 22 (default: gzip 6,
     /// zstd 3).
-    pub compress_level: Option<Spanned<u32>>,
+    // Not `Spanned`: inside the `type`-tagged enum serde loses field spans; errors name the sink.
+    pub compress_level: Option<u32>,
     /// No whitespace.
     #[serde(default)]
     pub compact: bool,
@@ -164,7 +165,7 @@ impl ExportFileSinkConfig {
     ) -> Result<crate::storage::Codec, crate::storage::StorageError> {
         self.compress
             .unwrap_or_else(|| location.implied_compression())
-            .with_level(self.compress_level.as_ref().map(|level| *level.get_ref()))
+            .with_level(self.compress_level)
     }
 }
 

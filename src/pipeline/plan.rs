@@ -61,11 +61,11 @@ fn validation_errors(file: &PipelineFile, options: RunOptions) -> Vec<PipelineEr
                 }
             }
             // A location that does not parse is reported when the sink opens.
-            if let (Some(level), Ok(location)) =
-                (&config.compress_level, Location::parse(&config.location))
+            if let (Some(_), Ok(location)) =
+                (config.compress_level, Location::parse(&config.location))
             {
                 if let Err(e) = config.codec(&location) {
-                    errors.push(file.error_at(level.span(), e.to_string()));
+                    errors.push(file.error_at(sink.span(), e.to_string()));
                 }
             }
         }
