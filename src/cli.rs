@@ -162,6 +162,10 @@ pub struct ExportArgs {
     /// Compression [default: from the extension: .gz gzip, .zst zstd, else none].
     #[arg(long, value_enum)]
     pub compress: Option<Compression>,
+    /// Compression level: gzip 1 (fastest) to 9 (smallest), zstd 1 to 22 [default: gzip 6,
+    /// zstd 3].
+    #[arg(long, value_name = "N")]
+    pub compress_level: Option<u32>,
     /// No whitespace in the document.
     #[arg(long)]
     pub compact: bool,

@@ -11,6 +11,7 @@ use crate::pipeline::RunReport;
 use crate::progress::{Progress, ProgressMode};
 use crate::sinks::export_file::ExportFileSinkConfig;
 use crate::sources::postgres::PostgresSourceConfig;
+use crate::storage::Location;
 use crate::text::Secret;
 
 /// The source and the sink `export`'s flags describe.
@@ -39,6 +40,7 @@ pub fn config(args: &ExportArgs) -> Result<(PostgresSourceConfig, ExportFileSink
     };
     let sink = ExportFileSinkConfig {
         compress: args.compress,
+        compress_level: args.compress_level,
         compact: args.compact,
         keep_last: args.keep_last.map(|n| n as usize),
         keep_days: args.keep_days,
@@ -48,6 +50,11 @@ pub fn config(args: &ExportArgs) -> Result<(PostgresSourceConfig, ExportFileSink
         retention_pattern: args.output.is_none().then(|| DEFAULT_PATTERN.to_owned()),
         ..ExportFileSinkConfig::new(args.output.clone().unwrap_or_else(default_output))
     };
+    // The planner checks the level too; here the message can name the flag.
+    if let Ok(location) = Location::parse(&sink.location) {
+        sink.codec(&location)
+            .map_err(|error| Error::Usage(format!("--compress-level: {error}")))?;
+    }
     Ok((source, sink))
 }
 

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::format::{DocumentWriter, Layout, Metadata};
 use crate::record::{Batch, TableSchema};
 use crate::storage::{
-    check_retention_pattern, expand_placeholders, Compression, Location, Output, Retention,
+    check_retention_pattern, expand_placeholders, Codec, Compression, Location, Output, Retention,
     StorageError, StoreOptions,
 };
 
@@ -46,6 +46,10 @@ pub struct ExportFileSinkConfig {
     pub store: StoreOptions,
     /// `gzip`, `zstd` or `none` (default: from the extension).
     pub compress: Option<Compression>,
+    /// Compression level: gzip 1 (fastest) to 9 (smallest), zstd 1 to 22 (default: gzip 6,
+    /// zstd 3).
+    // Not `Spanned`: inside the `type`-tagged enum serde loses field spans; errors name the sink.
+    pub compress_level: Option<u32>,
     /// No whitespace.
     #[serde(default)]
     pub compact: bool,
@@ -69,6 +73,7 @@ impl ExportFileSinkConfig {
             location: location.into(),
             store: StoreOptions::new(),
             compress: None,
+            compress_level: None,
             compact: false,
             keep_last: None,
             keep_days: None,
@@ -82,8 +87,13 @@ impl ExportFileSinkConfig {
     pub fn validate(&self) -> Vec<Error> {
         let mut problems = Vec::new();
         let expanded = expand_placeholders(&self.location, chrono::NaiveDateTime::default());
-        if let Err(e) = Location::parse_user(&expanded, self.store.clone()) {
-            problems.push(e.into());
+        match Location::parse_user(&expanded, self.store.clone()) {
+            Ok(location) => {
+                if let Err(e) = self.codec(&location) {
+                    problems.push(Error::Usage(e.to_string()));
+                }
+            }
+            Err(e) => problems.push(e.into()),
         }
         if self.retention().is_active() {
             if let Err(e) = check_retention_pattern(self.retention_pattern()) {
@@ -91,6 +101,14 @@ impl ExportFileSinkConfig {
             }
         }
         problems
+    }
+
+    /// The compression and level asked for: `compress`, else the location's extension, at
+    /// `compress_level`, checked.
+    pub fn codec(&self, location: &Location) -> Result<Codec, StorageError> {
+        self.compress
+            .unwrap_or_else(|| location.implied_compression())
+            .with_level(self.compress_level)
     }
 
     /// Which older exports to keep once this one is published.
@@ -116,9 +134,7 @@ impl ExportFileSinkConfig {
     /// Opens the target (a temporary file or upload until the run publishes it).
     pub async fn build(&self, context: &SinkContext) -> Result<ExportFileSink> {
         let location = self.target(context)?;
-        let compression = self
-            .compress
-            .unwrap_or_else(|| location.implied_compression());
+        let compression = self.codec(&location)?;
         let layout = if self.compact {
             Layout::Compact
         } else {
@@ -138,8 +154,8 @@ impl ExportFileSinkConfig {
 pub struct ExportFileOptions {
     /// Where to write.
     pub location: Location,
-    /// Compression of the bytes.
-    pub compression: Compression,
+    /// Compression of the bytes, with its level (`Compression::Gzip.into()` for the default).
+    pub compression: Codec,
     /// Pretty (Python's `indent=2`) or compact layout.
     pub layout: Layout,
 }

@@ -128,7 +128,9 @@ impl AsyncRead for CountingReader {
     }
 }
 
-/// Wraps a raw stream in the decompressor its first bytes announce.
+/// Wraps a raw stream in the decompressor its first bytes announce. A file of several gzip members
+/// or zstd frames (what our exports are, see [`Compression`]) reads as the concatenation of their
+/// contents, as with `gzip -d` and `zstd -d`.
 pub async fn decompress(
     raw: InputStream,
     location: &Location,
@@ -145,7 +147,11 @@ pub async fn decompress(
             decoder.multiple_members(true);
             Box::new(decoder)
         }
-        Compression::Zstd => Box::new(ZstdDecoder::new(reader)),
+        Compression::Zstd => {
+            let mut decoder = ZstdDecoder::new(reader);
+            decoder.multiple_members(true);
+            Box::new(decoder)
+        }
         Compression::None => Box::new(reader),
     })
 }

@@ -41,8 +41,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_compression::tokio::bufread::{GzipDecoder, ZstdDecoder};
-use async_compression::tokio::write::{GzipEncoder, ZstdEncoder};
-use async_compression::Level;
 use bytes::BytesMut;
 use chrono::{NaiveDate, NaiveDateTime, Utc};
 use futures_util::TryStreamExt;
@@ -140,6 +138,32 @@ pub enum StorageError {
         pattern: String,
         /// What is wrong.
         reason: String,
+    },
+    /// A compression level outside the codec's range.
+    #[error(
+        "compression level {level} is not one of {compression}'s: give {lowest} to {highest} \
+         (default {default})"
+    )]
+    BadLevel {
+        /// The compression (`gzip`, `zstd`).
+        compression: &'static str,
+        /// The level given.
+        level: u32,
+        /// The codec's lowest level.
+        lowest: u32,
+        /// The codec's highest level.
+        highest: u32,
+        /// The codec's default level.
+        default: u32,
+    },
+    /// A compression level for a document that is not compressed.
+    #[error(
+        "compression level {level} given, but the document is not compressed: ask for gzip or \
+         zstd, or give the output a .gz or .zst name"
+    )]
+    LevelWithoutCompression {
+        /// The level given.
+        level: u32,
     },
     /// The `.sha256` sidecar of a document is missing.
     #[error("cannot verify {location}: its checksum file {sidecar} does not exist")]

@@ -203,13 +203,14 @@ pub(super) fn sidecar_text(digest: &str, name: &str) -> String {
 }
 
 impl Output {
-    /// Opens a location for writing with the given compression. For an object store this starts
-    /// the multipart upload, so a missing bucket, wrong credentials or an unreachable endpoint
-    /// fail here, before any data is read.
+    /// Opens a location for writing with the given compression (a [`Compression`] at its default
+    /// level, or a [`Codec`]). For an object store this starts the multipart upload, so a missing
+    /// bucket, wrong credentials or an unreachable endpoint fail here, before any data is read.
     pub async fn create(
         location: &Location,
-        compression: Compression,
+        compression: impl Into<Codec>,
     ) -> Result<Output, StorageError> {
+        let compression = compression.into();
         let target = match location {
             Location::Stdio => Target::Stdout(Encoder::new(
                 MeasuringWriter::new(tokio::io::stdout(), false),

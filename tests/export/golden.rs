@@ -2,20 +2,7 @@
 //! byte for byte, the timestamp value aside.
 
 use crate::support::{cli, fixture, named_db};
-use crate::{parse, read_document};
-
-/// Replaces the value of `export_metadata.timestamp` so documents can be compared.
-fn without_timestamp(document: &str) -> String {
-    let key = "\"timestamp\":";
-    let start = document.find(key).expect("timestamp key") + key.len();
-    let open = start + document[start..].find('"').unwrap();
-    let close = open + 1 + document[open + 1..].find('"').unwrap();
-    format!(
-        "{}\"<timestamp>\"{}",
-        &document[..open],
-        &document[close + 1..]
-    )
-}
+use crate::{parse, read_document, without_timestamp};
 
 /// The reference database, created once for this test binary (tests share it read-only).
 async fn reference_db() -> &'static crate::support::TestDb {

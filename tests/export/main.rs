@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod compressed;
 mod faults;
 mod golden;
 mod leftovers;
@@ -17,26 +18,38 @@ mod zones;
 
 use std::path::Path;
 
-/// Reads a document, decompressing gzip or zstd by extension.
+/// Reads a document, decompressing gzip or zstd by extension (every member or frame: our exports
+/// have one per block).
 pub async fn read_document(path: &Path) -> String {
     use tokio::io::AsyncReadExt;
     let bytes = tokio::fs::read(path).await.unwrap();
     let mut text = String::new();
     let name = path.to_string_lossy();
     if name.ends_with(".gz") {
-        async_compression::tokio::bufread::GzipDecoder::new(&bytes[..])
-            .read_to_string(&mut text)
-            .await
-            .unwrap();
+        let mut decoder = async_compression::tokio::bufread::GzipDecoder::new(&bytes[..]);
+        decoder.multiple_members(true);
+        decoder.read_to_string(&mut text).await.unwrap();
     } else if name.ends_with(".zst") {
-        async_compression::tokio::bufread::ZstdDecoder::new(&bytes[..])
-            .read_to_string(&mut text)
-            .await
-            .unwrap();
+        let mut decoder = async_compression::tokio::bufread::ZstdDecoder::new(&bytes[..]);
+        decoder.multiple_members(true);
+        decoder.read_to_string(&mut text).await.unwrap();
     } else {
         text = String::from_utf8(bytes).unwrap();
     }
     text
+}
+
+/// Replaces the value of `export_metadata.timestamp` so documents can be compared.
+pub fn without_timestamp(document: &str) -> String {
+    let key = "\"timestamp\":";
+    let start = document.find(key).expect("timestamp key") + key.len();
+    let open = start + document[start..].find('"').unwrap();
+    let close = open + 1 + document[open + 1..].find('"').unwrap();
+    format!(
+        "{}\"<timestamp>\"{}",
+        &document[..open],
+        &document[close + 1..]
+    )
 }
 
 /// Parses a document keeping key order and exact number text.

@@ -6,6 +6,7 @@ mod support;
 
 mod bad_input;
 mod clean;
+mod compressed;
 mod foreign_keys;
 mod modes;
 mod progress;

@@ -34,6 +34,19 @@ async fn configuration_errors_name_file_line_and_column() {
             "bad.toml:4:1:",
             "confirm = \"DELETE ALL DATA\"",
         ),
+        // A level outside the codec's range, at its sink (issue 12).
+        (
+            "check",
+            "[source]\ntype = \"postgres\"\n\n[[sinks]]\ntype = \"export_file\"\nlocation = \"x.json.gz\"\ncompress_level = 12\n",
+            "bad.toml:4:1:",
+            "compression level 12 is not one of gzip's: give 1 to 9 (default 6)",
+        ),
+        (
+            "check",
+            "[source]\ntype = \"postgres\"\n\n[[sinks]]\ntype = \"export_file\"\nlocation = \"x.json\"\ncompress_level = 3\n",
+            "bad.toml:4:1:",
+            "the document is not compressed",
+        ),
         // `check` refuses what `run` refuses (issue 10.7).
         (
             "check",

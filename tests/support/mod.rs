@@ -174,6 +174,19 @@ pub fn files_in(dir: &std::path::Path) -> Vec<String> {
     names
 }
 
+/// The gzip members in `bytes` (our exports hold one per 1 MiB block), counted by reading them
+/// one at a time.
+pub fn gzip_members(mut bytes: &[u8]) -> usize {
+    let mut members = 0;
+    while !bytes.is_empty() {
+        let mut member = flate2::bufread::GzDecoder::new(bytes);
+        std::io::copy(&mut member, &mut std::io::sink()).unwrap();
+        bytes = member.into_inner();
+        members += 1;
+    }
+    members
+}
+
 /// A fresh database holding the CityForge schema and no rows.
 pub async fn empty_cityforge(label: &str) -> TestDb {
     let db = fresh_db(label).await;
