@@ -192,7 +192,6 @@ impl Error {
         match self {
             Error::Usage(_)
             | Error::Catalog(CatalogError::UnknownModels { .. })
-            | Error::UnknownModel { .. }
             | Error::Storage(StorageError::MemoryOutsideTests(_)) => 2,
             Error::SinkOpen { cause, .. } => cause.exit_code(),
             Error::Hinted { error, .. } => error.exit_code(),
