@@ -66,11 +66,22 @@ pub fn parse_checksum(text: &str) -> Result<Checksum, String> {
     })
 }
 
-/// Incremental SHA-256 whose result is lower-case hex, for checking sidecars.
-#[derive(Clone, Default)]
+/// Incremental SHA-256 whose result is lower-case hex: the sidecar of every export written and
+/// checked. ring's assembly (SSSE3/AVX2 where the CPU has them) hashes about twice as fast as
+/// the portable code on CPUs without SHA extensions, and every stored byte goes through it.
+#[derive(Clone)]
 pub struct Hasher {
-    inner: Sha256,
+    inner: ring::digest::Context,
     bytes: u64,
+}
+
+impl Default for Hasher {
+    fn default() -> Hasher {
+        Hasher {
+            inner: ring::digest::Context::new(&ring::digest::SHA256),
+            bytes: 0,
+        }
+    }
 }
 
 impl Hasher {
@@ -92,6 +103,6 @@ impl Hasher {
 
     /// The digest in lower-case hex.
     pub fn finish(self) -> String {
-        hex(&self.inner.finalize())
+        hex(self.inner.finish().as_ref())
     }
 }

@@ -46,7 +46,6 @@ use chrono::{NaiveDate, NaiveDateTime, Utc};
 use futures_util::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload};
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};

@@ -25,7 +25,7 @@ pub(super) enum Target {
         /// Compresses into a buffer that is drained into the upload after every write.
         encoder: Encoder<Vec<u8>>,
         upload: Upload,
-        hasher: Sha256,
+        hasher: Hasher,
         stored: u64,
     },
 }
@@ -74,7 +74,7 @@ pub(super) fn start_writeback(file: &tokio::fs::File) {
 pub(super) struct MeasuringWriter<W> {
     inner: W,
     count: u64,
-    hasher: Option<Sha256>,
+    hasher: Option<Hasher>,
 }
 
 impl<W> MeasuringWriter<W> {
@@ -82,7 +82,7 @@ impl<W> MeasuringWriter<W> {
         MeasuringWriter {
             inner,
             count: 0,
-            hasher: hash.then(Sha256::new),
+            hasher: hash.then(Hasher::new),
         }
     }
 }
@@ -249,7 +249,7 @@ impl Output {
             Location::ObjectStore(object) => Target::Object {
                 encoder: Encoder::new(Vec::with_capacity(DRAIN_BYTES * 2), compression),
                 upload: Upload::start(object).await?,
-                hasher: Sha256::new(),
+                hasher: Hasher::new(),
                 stored: 0,
             },
         };
@@ -354,7 +354,7 @@ impl Output {
             } => {
                 let mut writer = encoder.finish().await.map_err(io_error("write"))?;
                 let size = writer.count;
-                let digest = hex(&writer.hasher.take().unwrap_or_default().finalize());
+                let digest = writer.hasher.take().unwrap_or_default().finish();
                 writer.inner.sync_all().await.map_err(io_error("sync"))?;
                 drop(writer);
                 let text = sidecar_text(&digest, &location.file_name().unwrap_or_default());
@@ -385,7 +385,7 @@ impl Output {
                     return Err(error);
                 }
                 upload.complete().await?;
-                let digest = hex(&hasher.finalize());
+                let digest = hasher.finish();
                 publish_object_sidecar(&location, &digest).await?;
                 (stored, digest)
             }
