@@ -630,3 +630,39 @@ async fn remedies_name_the_pipeline_files_keys() {
         1
     );
 }
+
+/// A valid `compress_level` runs: the fastest and the smallest gzip read back to the same
+/// document, and the higher level is smaller (so the level is applied).
+#[tokio::test]
+async fn compress_levels_run_and_read_back_alike() {
+    use std::io::Read;
+    let source = sample_db("levels", 300).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("CF_SOURCE", source.url.as_str())];
+    let mut documents = Vec::new();
+    for level in [1, 9] {
+        let name = format!("level{level}.json.gz");
+        let text = format!(
+            "[source]\ntype = \"postgres\"\nurl = \"${{CF_SOURCE}}\"\n\n\
+             [[sinks]]\ntype = \"export_file\"\nlocation = \"{name}\"\ncompress_level = {level}\n"
+        );
+        let file = write_pipeline(dir.path(), &format!("level{level}.toml"), &text);
+        let output = run_cli(&["run", file.to_str().unwrap()], &env, dir.path());
+        assert!(output.status.success(), "{}", stderr(&output));
+        let stored = std::fs::read(dir.path().join(&name)).unwrap();
+        let mut plain = String::new();
+        flate2::read::MultiGzDecoder::new(&stored[..])
+            .read_to_string(&mut plain)
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_str(&plain).unwrap();
+        documents.push((stored.len(), value["data"].clone()));
+    }
+    assert_eq!(
+        documents[0].1, documents[1].1,
+        "the same rows at both levels"
+    );
+    assert!(
+        documents[1].0 < documents[0].0,
+        "level 9 is smaller than level 1: the level applies"
+    );
+}
