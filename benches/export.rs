@@ -36,7 +36,7 @@ use std::error::Error;
 use std::ffi::OsString;
 use std::fs;
 use std::path::Path;
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 
 use cityforge_data::demo::local_pg::LocalPg;
 use cityforge_data::demo::sample;
@@ -78,6 +78,14 @@ const PG_DUMP_GZIP: &str = "pg_dump | gzip -6";
 const EXPORT_PIPE_GZIP: &str = "export -o - | gzip -6";
 /// Our export, `.json.zst`.
 const EXPORT_ZSTD: &str = "export zstd";
+/// Our export with two connections on one snapshot (`--jobs 2`).
+const EXPORT_JOBS_2: &str = "export --jobs 2";
+/// Our export with four connections on one snapshot (`--jobs 4`).
+const EXPORT_JOBS_4: &str = "export --jobs 4";
+/// Our gzip export with two connections.
+const EXPORT_GZIP_JOBS_2: &str = "export gzip --jobs 2";
+/// Our gzip export with four connections.
+const EXPORT_GZIP_JOBS_4: &str = "export gzip --jobs 4";
 /// The gzip export of the build in `BENCH_BASELINE_BIN`.
 const BASELINE_GZIP: &str = "export gzip (baseline)";
 /// `run` of a pipeline file: postgres source → export_file sink, no transforms.
@@ -231,6 +239,29 @@ fn cases(pg: &LocalPg, export_bin: &Path, work: &Path) -> Result<Vec<Case>, Box<
             )],
         ),
     ];
+    // `--jobs` cases, where the measured build has the flag.
+    let has_jobs = Command::new(export_bin)
+        .args(["export", "--help"])
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("--jobs"));
+    if has_jobs {
+        for (name, file, jobs) in [
+            (EXPORT_JOBS_2, "export-j2.json", "2"),
+            (EXPORT_JOBS_4, "export-j4.json", "4"),
+            (EXPORT_GZIP_JOBS_2, "export-j2.json.gz", "2"),
+            (EXPORT_GZIP_JOBS_4, "export-j4.json.gz", "4"),
+        ] {
+            cases.push(case(
+                name,
+                file,
+                vec![Stage::new(
+                    export_bin,
+                    &["--quiet", "export", "--jobs", jobs, "-o", OUT],
+                    false,
+                )],
+            ));
+        }
+    }
     if let Some(baseline) = std::env::var_os("BENCH_BASELINE_BIN").filter(|v| !v.is_empty()) {
         cases.push(case(
             BASELINE_GZIP,
@@ -289,7 +320,8 @@ fn report(
     for case in cases {
         let s = &summaries[case.name];
         let (reference, against) = match case.name {
-            EXPORT_GZIP | EXPORT_PIPE_GZIP | BASELINE_GZIP => (dump_gz, PG_DUMP_GZIP),
+            EXPORT_GZIP | EXPORT_PIPE_GZIP | BASELINE_GZIP | EXPORT_GZIP_JOBS_2
+            | EXPORT_GZIP_JOBS_4 => (dump_gz, PG_DUMP_GZIP),
             RUN_SANITIZED => (run_plain, RUN_PLAIN),
             _ => (dump, PG_DUMP),
         };

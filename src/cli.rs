@@ -4,6 +4,7 @@
 use crate::catalog::Naming;
 pub use crate::logging::LogFormat;
 use crate::sinks::postgres::ImportMode;
+use crate::sources::postgres::MAX_JOBS;
 use crate::storage::Compression;
 use clap::{Args, Parser, Subcommand};
 
@@ -179,6 +180,10 @@ pub struct ExportArgs {
     /// Order rows by primary key (all columns without one): identical exports run after run.
     #[arg(long)]
     pub sort: bool,
+    /// Connections reading at once, all from one snapshot (big tables are split between them);
+    /// the output is the same for any number [default: 1].
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=MAX_JOBS as i64))]
+    pub jobs: Option<u16>,
     /// Where the database is.
     #[command(flatten)]
     pub connection: ConnectionArgs,

@@ -103,6 +103,19 @@ pub enum Error {
         /// The referencing tables.
         tables: Vec<String>,
     },
+    /// A worker connection of a parallel read could not lock a table without waiting: another
+    /// session queued for an exclusive lock on it after the snapshot was taken, and waiting
+    /// behind it would deadlock against the source's own lock.
+    #[error(
+        "cannot read model {model} in parallel: another session is waiting for an exclusive lock \
+         on its table (a schema change, VACUUM FULL, TRUNCATE…), and a second connection that \
+         waited behind it would deadlock with this read's own lock. Nothing was published; run \
+         again once that session is done, or read with one connection"
+    )]
+    LockQueued {
+        /// The model whose table is locked.
+        model: String,
+    },
     /// The job was stopped by a signal; nothing was published.
     #[error("interrupted by {0}; no output was published")]
     Interrupted(&'static str),
@@ -164,6 +177,8 @@ pub enum Remedy {
     NoChecksum,
     /// Name the database on the command line.
     DatabaseUrl,
+    /// Read with one connection.
+    OneConnection,
 }
 
 impl Error {
@@ -178,6 +193,7 @@ impl Error {
             Error::Pg(PgError::NoSettings | PgError::IncompleteSeedVariables { .. }) => {
                 Some(Remedy::DatabaseUrl)
             }
+            Error::LockQueued { .. } => Some(Remedy::OneConnection),
             Error::SinkOpen { cause, .. } => cause.remedy(),
             _ => None,
         }

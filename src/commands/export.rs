@@ -36,6 +36,8 @@ pub fn config(args: &ExportArgs) -> Result<(PostgresSourceConfig, ExportFileSink
         include: args.include.clone(),
         exclude: args.exclude.clone(),
         sort: args.sort,
+        jobs: args.jobs.map(usize::from),
+        piece_pages: None,
         overrides: args.connection.overrides(),
     };
     let sink = ExportFileSinkConfig {

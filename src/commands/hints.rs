@@ -76,6 +76,10 @@ fn hint(remedy: &Remedy, surface: Surface) -> Option<String> {
         (Remedy::DatabaseUrl, Surface::Export | Surface::Import) => {
             "or pass --database-url or -h/-d".to_owned()
         }
+        (Remedy::OneConnection, Surface::Export) => "--jobs 1 reads with one".to_owned(),
+        (Remedy::OneConnection, Surface::PipelineFile) => {
+            "jobs = 1 in the source reads with one".to_owned()
+        }
         _ => return None,
     })
 }

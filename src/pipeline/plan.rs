@@ -46,6 +46,11 @@ fn validation_errors(file: &PipelineFile, options: RunOptions) -> Vec<PipelineEr
             errors.push(file.error_at(transform.span(), e.to_string()));
         }
     }
+    if let SourceConfig::Postgres(config) = file.config.source.get_ref() {
+        if let Some(problem) = config.validate() {
+            errors.push(file.error_at(file.config.source.span(), problem));
+        }
+    }
     if file.config.sinks.is_empty() {
         errors.push(file.error_at(0..0, "the pipeline has no [[sinks]]"));
     }

@@ -11,6 +11,7 @@ mod golden;
 mod leftovers;
 mod libpq;
 mod misconfigured;
+mod parallel;
 mod publish;
 mod sample;
 mod types;

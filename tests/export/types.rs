@@ -4,7 +4,7 @@
 use crate::support::{cli, fresh_db};
 use crate::{assert_records_equal_table, parse, read_document};
 
-const SCHEMA: &str = r#"
+pub(crate) const SCHEMA: &str = r#"
 CREATE TYPE mood AS ENUM ('sad', 'happy');
 CREATE TYPE pair AS (a int, b text);
 CREATE DOMAIN posint AS integer CHECK (VALUE > 0);

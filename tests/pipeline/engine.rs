@@ -47,6 +47,13 @@ async fn configuration_errors_name_file_line_and_column() {
             "bad.toml:4:1:",
             "the document is not compressed",
         ),
+        // A source reads with 1 to 64 connections, at the source (issue 12).
+        (
+            "check",
+            "[source]\ntype = \"postgres\"\njobs = 0\n\n[[sinks]]\ntype = \"export_file\"\nlocation = \"x.json\"\n",
+            "bad.toml:1:1:",
+            "jobs = 0: a source reads with 1 to 64 connections",
+        ),
         // `check` refuses what `run` refuses (issue 10.7).
         (
             "check",
@@ -665,4 +672,34 @@ async fn compress_levels_run_and_read_back_alike() {
         documents[1].0 < documents[0].0,
         "level 9 is smaller than level 1: the level applies"
     );
+}
+
+/// A source's `jobs` reads with that many connections from one snapshot: the same data as one
+/// (issue 12).
+#[tokio::test]
+async fn a_source_with_jobs_writes_what_one_connection_writes() {
+    let source = sample_db("jobs", 300).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("CF_SOURCE", source.url.as_str())];
+    let mut documents = Vec::new();
+    for jobs in [1, 3] {
+        let name = format!("jobs{jobs}.json");
+        let text = format!(
+            "[source]\ntype = \"postgres\"\nurl = \"${{CF_SOURCE}}\"\njobs = {jobs}\n\n\
+             [[sinks]]\ntype = \"export_file\"\nlocation = \"{name}\"\n"
+        );
+        let file = write_pipeline(dir.path(), &format!("jobs{jobs}.toml"), &text);
+        let output = run_cli(&["run", "-v", file.to_str().unwrap()], &env, dir.path());
+        let log = stderr(&output);
+        assert!(output.status.success(), "{log}");
+        assert_eq!(
+            log.contains("Reading in parallel from one snapshot"),
+            jobs > 1,
+            "{log}"
+        );
+        let text = std::fs::read_to_string(dir.path().join(&name)).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        documents.push(value["data"].clone());
+    }
+    assert_eq!(documents[0], documents[1]);
 }

@@ -28,13 +28,33 @@ pub struct PostgresSourceConfig {
     /// Rows ordered by primary key.
     #[serde(default)]
     pub sort: bool,
+    /// Connections reading at once from the one snapshot (default: [`default_jobs`]); 1 reads
+    /// everything on one connection.
+    pub jobs: Option<usize>,
+    /// Pages of a piece of a big table read in parallel (default [`super::PIECE_PAGES`]): a
+    /// tuning knob for tests and benchmarks, not in pipeline files.
+    #[serde(skip)]
+    pub piece_pages: Option<u64>,
     /// Connection parts given as flags (`-h -p -U -d`), which win over the URL; a pipeline file
     /// has none.
     #[serde(skip)]
     pub overrides: ConnectionOverrides,
 }
 
+/// The most connections a source reads with.
+pub const MAX_JOBS: usize = 64;
+
 impl PostgresSourceConfig {
+    /// What is wrong with the settings themselves, before connecting.
+    pub fn validate(&self) -> Option<String> {
+        match self.jobs {
+            Some(jobs) if !(1..=MAX_JOBS).contains(&jobs) => Some(format!(
+                "jobs = {jobs}: a source reads with 1 to {MAX_JOBS} connections"
+            )),
+            _ => None,
+        }
+    }
+
     /// The database: `url`, else `DATABASE_URL`, completed by the overrides and the `PG*`
     /// variables as libpq does.
     pub fn settings(&self) -> Result<ConnectionSettings> {
@@ -58,7 +78,14 @@ impl PostgresSourceConfig {
             exclude,
             sort: self.sort,
             filters: Default::default(),
+            jobs: self.jobs.unwrap_or_else(default_jobs),
+            piece_pages: self.piece_pages.unwrap_or(0),
         };
         PostgresSource::open(&self.settings()?, options).await
     }
+}
+
+/// Connections a PostgreSQL source reads with when the configuration does not say.
+pub fn default_jobs() -> usize {
+    1
 }

@@ -1,11 +1,41 @@
 //! COPY in binary: the statement that reads a table (or a range of its pages) and the parser
 //! that turns PostgreSQL's binary COPY stream into batches.
 
+use std::pin::Pin;
+
+use futures_util::StreamExt;
+use tokio_postgres::{Client, CopyOutStream};
+
+use crate::error::{Error, Result};
 use crate::pg::sql::quote_ident;
 use crate::record::{Batch, TableSchema};
 
-/// The `COPY … TO STDOUT` statement that reads a table (rows meeting every condition).
-pub fn copy_sql(table: &TableSchema, sort: bool, conditions: &[String]) -> String {
+/// A batch is handed on once it holds this many bytes of cells…
+pub(super) const BATCH_BYTES: usize = 1 << 20;
+/// …or this many cells (rows × columns). Capping cells rather than rows bounds the batch's cell
+/// references whatever the table's width, and every table of a few thousand rows reaches the cap,
+/// so memory does not grow with the database's size.
+pub(super) const BATCH_CELLS: usize = 64 * 1024;
+
+/// A range of a table's pages, read by one COPY of a parallel export: `first` up to, not
+/// including, `end`, or to the end of the table (pages added since the sizes were read too).
+/// Ranges in ascending order read the rows in the order one scan of the whole table does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pages {
+    /// The first page.
+    pub first: u64,
+    /// The page after the last, or `None` for the rest of the table.
+    pub end: Option<u64>,
+}
+
+/// The `COPY … TO STDOUT` statement that reads a table (rows meeting every condition; only the
+/// rows on `pages` when given).
+pub fn copy_sql(
+    table: &TableSchema,
+    sort: bool,
+    conditions: &[String],
+    pages: Option<Pages>,
+) -> String {
     let columns: Vec<String> = table
         .columns
         .iter()
@@ -24,8 +54,15 @@ pub fn copy_sql(table: &TableSchema, sort: bool, conditions: &[String]) -> Strin
         columns.join(", "),
         table.qualified_name()
     );
-    if !conditions.is_empty() {
-        let all: Vec<String> = conditions.iter().map(|c| format!("({c})")).collect();
+    let mut all: Vec<String> = conditions.iter().map(|c| format!("({c})")).collect();
+    if let Some(pages) = pages {
+        // A TID range scan (PostgreSQL 14 and later) reads just these pages, in page order.
+        all.push(format!("ctid >= '({},0)'::tid", pages.first));
+        if let Some(end) = pages.end {
+            all.push(format!("ctid < '({end},0)'::tid"));
+        }
+    }
+    if !all.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&all.join(" AND "));
     }
@@ -60,11 +97,76 @@ pub fn copy_sql(table: &TableSchema, sort: bool, conditions: &[String]) -> Strin
     sql
 }
 
+/// One running `COPY … TO STDOUT`: its stream and the parser of its rows.
+pub(super) struct CopyReader {
+    stream: Pin<Box<CopyOutStream>>,
+    parser: CopyParser,
+    ended: bool,
+}
+
+impl CopyReader {
+    /// Starts `sql` (a [`copy_sql`] statement) on `client`.
+    pub(super) async fn start(client: &Client, table: &TableSchema, sql: &str) -> Result<Self> {
+        let stream = client
+            .copy_out(sql)
+            .await
+            .map_err(|e| Error::database("reading", &table.model, &e))?;
+        Ok(CopyReader {
+            stream: Box::pin(stream),
+            parser: CopyParser::new(table.columns.len()),
+            ended: false,
+        })
+    }
+
+    /// Whether every row has been read.
+    pub(super) fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Appends rows of `model` to `batch` until it is full or the COPY ends.
+    pub(super) async fn fill(&mut self, model: &str, batch: &mut Batch) -> Result<()> {
+        let failed = |reason: String| Error::Database {
+            action: "reading",
+            model: model.to_owned(),
+            reason,
+        };
+        while !self.ended && batch.byte_len() < BATCH_BYTES && batch.cell_count() < BATCH_CELLS {
+            match self.stream.next().await {
+                Some(Ok(chunk)) => self.parser.feed(&chunk, batch).map_err(failed)?,
+                Some(Err(e)) => return Err(Error::database("reading", model, &e)),
+                None if !self.parser.complete() => {
+                    return Err(failed(
+                        "the COPY stream ended before its trailer".to_owned(),
+                    ))
+                }
+                None => self.ended = true,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A batch for the rows of a table of `columns` columns: `spare`'s buffers when there is one.
+pub(super) fn batch_for(columns: usize, spare: Option<Batch>) -> Batch {
+    match spare {
+        Some(mut spare) => {
+            spare.reset(columns);
+            spare
+        }
+        None => Batch::with_capacity(columns, BATCH_CELLS * 5 / 4, BATCH_BYTES * 5 / 4),
+    }
+}
+
+/// Whether a batch handed back is worth keeping: one that grew around a huge cell is freed.
+pub(super) fn worth_keeping(batch: &Batch) -> bool {
+    batch.capacity_bytes() <= 4 * BATCH_BYTES
+}
+
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 
 /// Parses PostgreSQL's binary COPY stream into batches; rows may span chunks.
 #[derive(Debug)]
-pub(super) struct CopyParser {
+struct CopyParser {
     columns: usize,
     header_done: bool,
     trailer_seen: bool,
@@ -72,7 +174,7 @@ pub(super) struct CopyParser {
 }
 
 impl CopyParser {
-    pub(super) fn new(columns: usize) -> CopyParser {
+    fn new(columns: usize) -> CopyParser {
         CopyParser {
             columns,
             header_done: false,
@@ -82,12 +184,12 @@ impl CopyParser {
     }
 
     /// Whether the stream's trailer was read.
-    pub(super) fn complete(&self) -> bool {
+    fn complete(&self) -> bool {
         self.trailer_seen && self.carry.is_empty()
     }
 
     /// Appends every complete row in `chunk` (after any carried-over bytes) to `batch`.
-    pub(super) fn feed(&mut self, chunk: &[u8], batch: &mut Batch) -> Result<(), String> {
+    fn feed(&mut self, chunk: &[u8], batch: &mut Batch) -> Result<(), String> {
         if self.carry.is_empty() {
             let used = self.parse(chunk, batch)?;
             self.carry.extend_from_slice(&chunk[used..]);

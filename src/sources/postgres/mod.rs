@@ -7,15 +7,15 @@
 
 mod config;
 mod copy;
+mod parallel;
 
-use std::pin::Pin;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono_tz::Tz;
-use futures_util::StreamExt;
-use tokio_postgres::{Client, CopyOutStream};
-use tracing::{debug, warn};
+use tokio_postgres::Client;
+use tracing::{debug, info, warn};
 
 use super::{Event, Extent, Source};
 use crate::catalog::{estimate_rows, Catalog, CatalogError, Naming};
@@ -23,16 +23,11 @@ use crate::error::{Error, Result};
 use crate::pg::ConnectionSettings;
 use crate::record::{Batch, TableSchema};
 
-pub use self::config::PostgresSourceConfig;
-pub use self::copy::copy_sql;
-use self::copy::CopyParser;
-
-/// A batch is handed on once it holds this many bytes of cells…
-const BATCH_BYTES: usize = 1 << 20;
-/// …or this many cells (rows × columns). Capping cells rather than rows bounds the batch's cell
-/// references whatever the table's width, and every table of a few thousand rows reaches the cap,
-/// so memory does not grow with the database's size.
-const BATCH_CELLS: usize = 64 * 1024;
+pub use self::config::{default_jobs, PostgresSourceConfig, MAX_JOBS};
+use self::copy::{batch_for, worth_keeping, CopyReader};
+pub use self::copy::{copy_sql, Pages};
+pub use self::parallel::PIECE_PAGES;
+use self::parallel::{Job, Pieces, Workers};
 
 /// What to read from PostgreSQL.
 #[derive(Clone, Debug, Default)]
@@ -48,7 +43,12 @@ pub struct PostgresSourceOptions {
     /// Rows ordered by primary key (all columns without one) instead of physical order.
     pub sort: bool,
     /// SQL conditions a row must meet, per model (filters pushed down into the query).
-    pub filters: std::collections::BTreeMap<String, Vec<String>>,
+    pub filters: BTreeMap<String, Vec<String>>,
+    /// Connections reading at once, besides the one holding the snapshot; 0 and 1 read
+    /// everything on that one connection.
+    pub jobs: usize,
+    /// Pages of a piece of a big table read in parallel; 0 for [`PIECE_PAGES`].
+    pub piece_pages: u64,
 }
 
 /// Reads the selected tables of a database from one snapshot.
@@ -60,32 +60,54 @@ pub struct PostgresSource {
     database: String,
     zone: Option<Tz>,
     sort: bool,
-    filters: std::collections::BTreeMap<String, Vec<String>>,
+    filters: BTreeMap<String, Vec<String>>,
+    reading: Reading,
     next_table: usize,
-    current: Option<TableReader>,
     finished: bool,
-    /// A batch handed back by the runner, reused for the next rows.
-    spare: Option<Batch>,
 }
 
-struct TableReader {
-    schema: Arc<TableSchema>,
-    stream: Pin<Box<CopyOutStream>>,
-    parser: CopyParser,
-    ended: bool,
+/// How the tables are read.
+enum Reading {
+    /// On the source's own connection, one table after the other.
+    Serial {
+        current: Option<(Arc<TableSchema>, CopyReader)>,
+        /// A batch handed back by the runner, reused for the next rows.
+        spare: Option<Batch>,
+    },
+    /// Workers connected on the exported snapshot, waiting for the first table to be asked for
+    /// (filters may still be added until then); the pieces of every table, in order.
+    Ready {
+        workers: Workers,
+        pieces: Vec<(usize, Option<Pages>)>,
+    },
+    /// The workers reading.
+    Parallel {
+        pieces: Pieces,
+        current: Option<usize>,
+    },
+    /// Between two of the above.
+    Switching,
 }
 
 impl PostgresSource {
-    /// Connects, opens the snapshot and reads the catalog (inside the snapshot).
+    /// Connects, opens the snapshot and reads the catalog (inside the snapshot); with `jobs` > 1,
+    /// connects the workers to the same snapshot, or says why it reads with one connection.
     pub async fn open(
         settings: &ConnectionSettings,
         options: PostgresSourceOptions,
     ) -> Result<PostgresSource> {
         let client = settings.connect().await?;
+        // Scans start at the first page, so the rows come in the same order in every run.
         client
-            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .batch_execute("SET synchronize_seqscans = off")
             .await
             .map_err(|e| Error::database("opening a snapshot for", "(all)", &e))?;
+        begin(&client).await?;
+        // Exported first thing: the snapshot is the one every later query of the source sees.
+        let snapshot = match options.jobs {
+            0 | 1 => None,
+            _ => export_snapshot(&client).await?,
+        };
         let schemas = if options.schemas.is_empty() {
             vec!["public".to_owned()]
         } else {
@@ -129,6 +151,12 @@ impl PostgresSource {
         };
         let zone = server_zone(&client).await?;
         let estimates = estimate_rows(&client, &catalog.tables).await?;
+        let reading = match snapshot {
+            Some(snapshot) => {
+                parallel_reading(&client, settings, &snapshot, &catalog, &options).await?
+            }
+            None => None,
+        };
         Ok(PostgresSource {
             client,
             catalog,
@@ -137,16 +165,26 @@ impl PostgresSource {
             zone,
             sort: options.sort,
             filters: options.filters,
+            reading: reading.unwrap_or(Reading::Serial {
+                current: None,
+                spare: None,
+            }),
             next_table: 0,
-            current: None,
             finished: false,
-            spare: None,
         })
     }
 
     /// The tables that will be read, in order.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// How many connections read rows: 1, or the workers that share the snapshot.
+    pub fn connections(&self) -> usize {
+        match &self.reading {
+            Reading::Ready { workers, .. } => workers.len(),
+            _ => 1,
+        }
     }
 
     /// The name the document gives the database: `cityforge` under the CityForge naming, as the
@@ -170,27 +208,184 @@ impl PostgresSource {
             .push(condition);
     }
 
-    async fn start_table(&mut self, schema: TableSchema) -> Result<Arc<TableSchema>> {
-        let conditions = self
-            .filters
-            .get(&schema.model)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        let sql = copy_sql(&schema, self.sort, conditions);
-        debug!(model = %schema.model, sql = %sql, "Reading model.");
-        let stream = self
-            .client
-            .copy_out(sql.as_str())
-            .await
-            .map_err(|e| Error::database("reading", &schema.model, &e))?;
-        let schema = Arc::new(schema);
-        self.current = Some(TableReader {
-            parser: CopyParser::new(schema.columns.len()),
-            schema: schema.clone(),
-            stream: Box::pin(stream),
-            ended: false,
-        });
-        Ok(schema)
+    /// The next event when reading on the source's own connection.
+    async fn next_serial(&mut self) -> Result<Option<Event>> {
+        let Reading::Serial { current, spare } = &mut self.reading else {
+            unreachable!("called while reading serially")
+        };
+        let Some((schema, reader)) = current else {
+            let Some(table) = self.catalog.tables.get(self.next_table) else {
+                return Ok(None);
+            };
+            self.next_table += 1;
+            let sql = copy_sql(
+                table,
+                self.sort,
+                conditions(&self.filters, &table.model),
+                None,
+            );
+            debug!(model = %table.model, sql = %sql, "Reading model.");
+            let reader = CopyReader::start(&self.client, table, &sql).await?;
+            let schema = Arc::new(table.clone());
+            *current = Some((schema.clone(), reader));
+            return Ok(Some(Event::Begin(schema)));
+        };
+        if reader.ended() {
+            *current = None;
+            return Ok(Some(Event::End));
+        }
+        let mut batch = batch_for(schema.columns.len(), spare.take());
+        reader.fill(&schema.model, &mut batch).await?;
+        if batch.is_empty() && reader.ended() {
+            *current = None;
+            return Ok(Some(Event::End));
+        }
+        Ok(Some(Event::Rows(batch)))
+    }
+
+    /// The next event when the workers read: every piece's batches, in the document's order.
+    async fn next_parallel(&mut self) -> Result<Option<Event>> {
+        if let Reading::Ready { .. } = self.reading {
+            let Reading::Ready { workers, pieces } =
+                std::mem::replace(&mut self.reading, Reading::Switching)
+            else {
+                unreachable!("matched above")
+            };
+            let schemas: Vec<Arc<TableSchema>> =
+                self.catalog.tables.iter().cloned().map(Arc::new).collect();
+            let jobs = pieces
+                .into_iter()
+                .map(|(table, pages)| {
+                    let schema = schemas[table].clone();
+                    let conditions = conditions(&self.filters, &schema.model);
+                    let sql = copy_sql(&schema, self.sort, conditions, pages);
+                    Job { table, schema, sql }
+                })
+                .collect();
+            self.reading = Reading::Parallel {
+                pieces: workers.start(jobs),
+                current: None,
+            };
+        }
+        let Reading::Parallel { pieces, current } = &mut self.reading else {
+            unreachable!("started above")
+        };
+        let Some(table) = *current else {
+            let Some(schema) = self.catalog.tables.get(self.next_table) else {
+                return Ok(None);
+            };
+            *current = Some(self.next_table);
+            self.next_table += 1;
+            return Ok(Some(Event::Begin(Arc::new(schema.clone()))));
+        };
+        match pieces.next_batch(table).await? {
+            Some(batch) => Ok(Some(Event::Rows(batch))),
+            None => {
+                *current = None;
+                Ok(Some(Event::End))
+            }
+        }
+    }
+}
+
+/// Opens the source's transaction: one snapshot for every query after it.
+async fn begin(client: &Client) -> Result<()> {
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .await
+        .map_err(|e| Error::database("opening a snapshot for", "(all)", &e))
+}
+
+/// Exports the transaction's snapshot for the workers; `None`, with a log line saying why, where
+/// the server does not allow it (the transaction then starts again, nothing having been read).
+async fn export_snapshot(client: &Client) -> Result<Option<String>> {
+    match client.query_one("SELECT pg_export_snapshot()", &[]).await {
+        Ok(row) => Ok(Some(row.get(0))),
+        Err(error) => {
+            warn!(
+                reason = %crate::text::error_chain(&error),
+                "Reading with one connection: the server does not export its snapshot to others."
+            );
+            client
+                .batch_execute("ROLLBACK")
+                .await
+                .map_err(|e| Error::database("opening a snapshot for", "(all)", &e))?;
+            begin(client).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// The pushed-down conditions on the rows of `model`.
+fn conditions<'a>(filters: &'a BTreeMap<String, Vec<String>>, model: &str) -> &'a [String] {
+    filters.get(model).map(Vec::as_slice).unwrap_or(&[])
+}
+
+/// With `jobs` > 1 and the leader's `snapshot` exported: locks the tables, cuts big tables into
+/// pieces and connects the workers. `None`, with a log line saying why, where the server or a pooler in
+/// front of it does not allow it: the source then reads with its own connection, never from a
+/// different snapshot.
+async fn parallel_reading(
+    client: &Client,
+    settings: &ConnectionSettings,
+    snapshot: &str,
+    catalog: &Catalog,
+    options: &PostgresSourceOptions,
+) -> Result<Option<Reading>> {
+    let names: Vec<String> = catalog.tables.iter().map(|t| t.qualified_name()).collect();
+    client
+        .batch_execute(&format!(
+            "LOCK TABLE {} IN ACCESS SHARE MODE",
+            names.join(", ")
+        ))
+        .await
+        .map_err(|e| Error::database("locking the tables of", "(all)", &e))?;
+    let pages: Vec<i64> = client
+        .query(
+            "SELECT pg_relation_size(name::regclass) / current_setting('block_size')::bigint \
+             FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) ORDER BY i",
+            &[&names],
+        )
+        .await
+        .map_err(|e| Error::database("reading the size of", "(all)", &e))?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let piece_pages = match options.piece_pages {
+        0 => PIECE_PAGES,
+        n => n,
+    };
+    let pieces: Vec<(usize, Option<Pages>)> = catalog
+        .tables
+        .iter()
+        .zip(&pages)
+        .enumerate()
+        .flat_map(|(index, (table, &pages))| {
+            let pieces = if options.sort || table.partitioned {
+                vec![None]
+            } else {
+                parallel::cut(pages.max(0) as u64, piece_pages)
+            };
+            pieces.into_iter().map(move |p| (index, p))
+        })
+        .collect();
+    let count = options.jobs.min(pieces.len());
+    match Workers::connect(settings, snapshot, count).await {
+        Ok(workers) => {
+            info!(
+                connections = count,
+                pieces = pieces.len(),
+                "Reading in parallel from one snapshot."
+            );
+            Ok(Some(Reading::Ready { workers, pieces }))
+        }
+        Err(error) => {
+            warn!(
+                reason = %crate::text::error_chain(&error),
+                "Reading with one connection: more connections could not share its snapshot."
+            );
+            Ok(None)
+        }
     }
 }
 
@@ -201,70 +396,29 @@ impl Source for PostgresSource {
     }
 
     async fn next(&mut self) -> Result<Option<Event>> {
-        let Some(reader) = self.current.as_mut() else {
-            if self.next_table < self.catalog.tables.len() {
-                let schema = self.catalog.tables[self.next_table].clone();
-                self.next_table += 1;
-                return Ok(Some(Event::Begin(self.start_table(schema).await?)));
-            }
-            if !self.finished {
-                self.finished = true;
-                self.client
-                    .batch_execute("COMMIT")
-                    .await
-                    .map_err(|e| Error::database("closing the snapshot of", "(all)", &e))?;
-            }
+        if self.finished {
             return Ok(None);
+        }
+        let event = match self.reading {
+            Reading::Serial { .. } => self.next_serial().await?,
+            _ => self.next_parallel().await?,
         };
-        if reader.ended {
-            self.current = None;
-            return Ok(Some(Event::End));
+        if event.is_none() {
+            self.finished = true;
+            self.reading = Reading::Switching;
+            self.client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(|e| Error::database("closing the snapshot of", "(all)", &e))?;
         }
-        let columns = reader.schema.columns.len();
-        let mut batch = match self.spare.take() {
-            Some(mut spare) => {
-                spare.reset(columns);
-                spare
-            }
-            None => Batch::with_capacity(columns, BATCH_CELLS * 5 / 4, BATCH_BYTES * 5 / 4),
-        };
-        while batch.byte_len() < BATCH_BYTES && batch.cell_count() < BATCH_CELLS {
-            match reader.stream.next().await {
-                Some(Ok(chunk)) => {
-                    reader
-                        .parser
-                        .feed(&chunk, &mut batch)
-                        .map_err(|reason| Error::Database {
-                            action: "reading",
-                            model: reader.schema.model.clone(),
-                            reason,
-                        })?
-                }
-                Some(Err(e)) => return Err(Error::database("reading", &reader.schema.model, &e)),
-                None => {
-                    if !reader.parser.complete() {
-                        return Err(Error::Database {
-                            action: "reading",
-                            model: reader.schema.model.clone(),
-                            reason: "the COPY stream ended before its trailer".to_owned(),
-                        });
-                    }
-                    reader.ended = true;
-                    break;
-                }
-            }
-        }
-        if batch.is_empty() && reader.ended {
-            self.current = None;
-            return Ok(Some(Event::End));
-        }
-        Ok(Some(Event::Rows(batch)))
+        Ok(event)
     }
 
     fn recycle(&mut self, batch: Batch) {
-        // A batch that grew around a huge cell is freed rather than kept.
-        if batch.capacity_bytes() <= 4 * BATCH_BYTES {
-            self.spare = Some(batch);
+        match &mut self.reading {
+            Reading::Serial { spare, .. } if worth_keeping(&batch) => *spare = Some(batch),
+            Reading::Parallel { pieces, .. } => pieces.recycle(batch),
+            _ => {}
         }
     }
 }
