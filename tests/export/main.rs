@@ -40,18 +40,7 @@ pub async fn read_document(path: &Path) -> String {
     text
 }
 
-/// Replaces the value of `export_metadata.timestamp` so documents can be compared.
-pub fn without_timestamp(document: &str) -> String {
-    let key = "\"timestamp\":";
-    let start = document.find(key).expect("timestamp key") + key.len();
-    let open = start + document[start..].find('"').unwrap();
-    let close = open + 1 + document[open + 1..].find('"').unwrap();
-    format!(
-        "{}\"<timestamp>\"{}",
-        &document[..open],
-        &document[close + 1..]
-    )
-}
+pub use support::without_timestamp;
 
 /// Parses a document keeping key order and exact number text.
 pub fn parse(text: &str) -> serde_json::Value {

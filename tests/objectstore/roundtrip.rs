@@ -78,3 +78,39 @@ async fn fifty_megabytes_round_trip_through_s3_in_parts_within_64_mib() {
     );
     assert_eq!(table_counts(&target).await, table_counts(db).await);
 }
+
+/// `--jobs 4` into S3, gzip: the document one connection writes to a file (issue 12).
+#[tokio::test]
+async fn an_export_with_four_connections_stores_what_one_writes() {
+    use std::io::Read;
+    let db = big_db().await;
+    let server = S3Server::shared();
+    let bucket = server.bucket("jobs");
+    let _heavy = heavy_lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("one.json");
+    let one = cli_s3()
+        .args(["export", "--jobs", "1", "-o"])
+        .arg(&local)
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(one.status.success(), "{}", crate::stderr(&one));
+    let four = cli_s3()
+        .args(["export", "--jobs", "4", "-o"])
+        .arg(format!("s3://{bucket}/four.json.gz"))
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(four.status.success(), "{}", crate::stderr(&four));
+    let stored = server.get(&bucket, "four.json.gz").await.unwrap();
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(&stored[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    let expected = std::fs::read_to_string(&local).unwrap();
+    assert!(
+        crate::support::without_timestamp(&text) == crate::support::without_timestamp(&expected),
+        "four connections stored another document"
+    );
+}

@@ -336,3 +336,16 @@ pub fn number(event: &serde_json::Value, field: &str) -> f64 {
         .as_f64()
         .unwrap_or_else(|| panic!("{field} is not a number in {event}"))
 }
+
+/// Replaces the value of `export_metadata.timestamp` so documents can be compared.
+pub fn without_timestamp(document: &str) -> String {
+    let key = "\"timestamp\":";
+    let start = document.find(key).expect("timestamp key") + key.len();
+    let open = start + document[start..].find('"').unwrap();
+    let close = open + 1 + document[open + 1..].find('"').unwrap();
+    format!(
+        "{}\"<timestamp>\"{}",
+        &document[..open],
+        &document[close + 1..]
+    )
+}
