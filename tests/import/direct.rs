@@ -286,3 +286,26 @@ async fn clean_into_a_full_database_copies_straight_into_the_tables() {
     assert_eq!(definitions(&empty).await, before);
     assert_inserts_without_id_work(&empty).await;
 }
+
+#[tokio::test]
+async fn clean_still_refuses_when_a_selected_model_the_file_lacks_references_the_rows() {
+    // The file lacks IndexingJob and TokenBlacklist, whose rows reference users; they are
+    // selected (no --exclude), so their keys into the copied tables are dropped on the way: the
+    // refusal must still see them, after the file is read, and change nothing.
+    let source = sample_db("directlacksrc", 400).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backup.json");
+    export(&source, &file, &["--exclude", "IndexingJob,TokenBlacklist"]);
+    let target = sample_db("directlack", 300).await;
+    assert_refused(
+        &target,
+        &file,
+        &["--mode", "clean", "--yes"],
+        &[
+            "outside this import".to_owned(),
+            "indexing_jobs".to_owned(),
+            "token_blacklist".to_owned(),
+        ],
+    )
+    .await;
+}

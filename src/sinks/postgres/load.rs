@@ -10,7 +10,9 @@
 //! was, which makes PostgreSQL check it with one query over the whole table. A missing parent
 //! fails that step and rolls everything back, as before; the locks taken (the tables and their
 //! parents, against writes) last until the commit, so no other session can slip in a row
-//! meanwhile.
+//! meanwhile. On that path the models have usually been copied straight into their tables
+//! already (`direct.rs`): the load then only adds their keys back, with those of any model that
+//! had to be staged.
 
 use std::collections::HashMap;
 

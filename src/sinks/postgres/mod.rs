@@ -1,11 +1,13 @@
 //! The PostgreSQL sink: loads tables under an import mode (skip, replace, merge, clean), in one
 //! transaction by default, whatever order the models and rows arrive in.
 //!
-//! Each model is first copied (`COPY … FROM STDIN`) into a temporary staging table typed like the
-//! target columns, so PostgreSQL's own input functions parse every value (a cell read from
-//! another PostgreSQL goes straight to its COPY text, `text.rs`; a document value through
-//! `copy.rs`). Once everything is
-//! staged, `finish` checks the file for duplicate keys, empties the tables for `clean`
+//! Each model is copied (`COPY … FROM STDIN`) as it arrives, so PostgreSQL's own input functions
+//! parse every value (a cell read from another PostgreSQL goes straight to its COPY text,
+//! `text.rs`; a document value through `copy.rs`): straight into its table when every selected
+//! table is empty or `clean` empties them (`direct.rs`: the table truncated, its keys dropped and
+//! added back, nothing left to move), otherwise into a temporary staging table typed like the
+//! target columns. Once everything is
+//! copied, `finish` checks the staged models for duplicate keys, empties the tables for `clean`
 //! (`clean.rs`), moves rows into the real tables parents first with `INSERT … SELECT … ON
 //! CONFLICT` (a foreign-key cycle is broken by inserting the closing column as NULL and setting it
 //! afterwards), moves every owned sequence past its maximum (`sequences.rs`), and commits. Any
