@@ -7,6 +7,7 @@ mod support;
 mod bad_input;
 mod clean;
 mod compressed;
+mod direct;
 mod foreign_keys;
 mod modes;
 mod progress;

@@ -31,6 +31,7 @@ use super::load::DroppedKey;
 use super::{db_error, PostgresSink};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
+use crate::pg::sql::quote_ident;
 use crate::record::{Section, TableSchema};
 use crate::sinks::ModelOutcome;
 
@@ -85,7 +86,21 @@ impl PostgresSink {
             .iter()
             .map(|&i| self.catalog.tables[i].qualified_name())
             .collect();
-        self.refuse_outside_references(&names).await?;
+        // The keys that the direct copies dropped count as much as those in place.
+        let (dropped, emptied): (&[DroppedKey], Vec<usize>) = match self.direct.state() {
+            Some(state) => (&state.keys, state.emptied.iter().map(|e| e.0).collect()),
+            None => (&[], Vec::new()),
+        };
+        self.refuse_outside_references(&names, dropped).await?;
+        // Tables the direct copies emptied are loaded already.
+        let set: Vec<usize> = set.into_iter().filter(|i| !emptied.contains(i)).collect();
+        if set.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = set
+            .iter()
+            .map(|&i| self.catalog.tables[i].qualified_name())
+            .collect();
         let deleted = match self.truncate(&names).await? {
             Some(counts) => counts,
             None => self.delete(&set).await?,
@@ -125,8 +140,13 @@ impl PostgresSink {
 
     /// Fails, changing nothing, when tables outside `names` hold rows referencing one inside;
     /// the message lists every such table and the way out. Runs when the sink opens, over every
-    /// table the import may empty (before a row is read), and again over the tables it does.
-    pub(super) async fn refuse_outside_references(&self, names: &[String]) -> Result<()> {
+    /// table the import may empty (before a row is read), and again over the tables it does,
+    /// then also through the keys `dropped` for direct copies (`direct.rs`).
+    pub(super) async fn refuse_outside_references(
+        &self,
+        names: &[String],
+        dropped: &[DroppedKey],
+    ) -> Result<()> {
         let rows = self
             .client
             .query(
@@ -142,13 +162,45 @@ impl PostgresSink {
             )
             .await
             .map_err(|e| db_error("(clean)", &e))?;
+        let mut keys: Vec<(String, String, String, Vec<String>)> = rows
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+            .collect();
+        for key in dropped {
+            let child = &self.catalog.tables[key.table];
+            let Some(fk) = child.foreign_keys.iter().find(|fk| fk.name == key.name) else {
+                continue;
+            };
+            let parent = format!(
+                "{}.{}",
+                quote_ident(&fk.ref_schema),
+                quote_ident(&fk.ref_table)
+            );
+            let (inside, child_inside, child_name, parent_name): (bool, bool, String, String) = {
+                let row = self
+                    .client
+                    .query_one(
+                        "SELECT $1::text::regclass IN (SELECT unnest($3::text[])::regclass), \
+                                $2::text::regclass IN (SELECT unnest($3::text[])::regclass), \
+                                $2::text::regclass::text, $1::text::regclass::text",
+                        &[&parent, &child.qualified_name(), &names],
+                    )
+                    .await
+                    .map_err(|e| db_error("(clean)", &e))?;
+                (row.get(0), row.get(1), row.get(2), row.get(3))
+            };
+            if inside && !child_inside {
+                let columns = fk
+                    .columns
+                    .iter()
+                    .map(|&c| quote_ident(&child.columns[c].name))
+                    .collect();
+                keys.push((key.name.clone(), child_name, parent_name, columns));
+            }
+        }
         let mut referencing: Vec<String> = Vec::new();
         let mut details: Vec<String> = Vec::new();
-        for row in rows {
-            let constraint: String = row.get(0);
-            let child: String = row.get(1);
-            let parent: String = row.get(2);
-            let columns: Vec<String> = row.get(3);
+        for (constraint, child, parent, columns) in keys {
             let condition = columns
                 .iter()
                 .map(|c| format!("{c} IS NOT NULL"))
@@ -182,7 +234,7 @@ impl PostgresSink {
     /// Empties the tables with one `TRUNCATE` (no `CASCADE`) and returns how many rows each held;
     /// `None`, having changed nothing, when `TRUNCATE` is not allowed or would differ from
     /// `DELETE` (see the module's documentation).
-    async fn truncate(&self, names: &[String]) -> Result<Option<Vec<u64>>> {
+    pub(super) async fn truncate(&self, names: &[String]) -> Result<Option<Vec<u64>>> {
         let allowed: bool = self
             .client
             .query_one(

@@ -10,13 +10,15 @@
 //! was, which makes PostgreSQL check it with one query over the whole table. A missing parent
 //! fails that step and rolls everything back, as before; the locks taken (the tables and their
 //! parents, against writes) last until the commit, so no other session can slip in a row
-//! meanwhile.
+//! meanwhile. On that path the models have usually been copied straight into their tables
+//! already (`direct.rs`): the load then only adds their keys back, with those of any model that
+//! had to be staged.
 
 use std::collections::HashMap;
 
 use tracing::{debug, info};
 
-use super::{db_error, ImportMode, PostgresSink, Staged};
+use super::{db_error, ImportMode, PostgresSink};
 use crate::catalog::dependency_order;
 use crate::error::{Error, Result};
 use crate::pg::sql::{quote_ident, quote_literal};
@@ -43,9 +45,20 @@ impl PostgresSink {
             let outcome = outcomes.entry(staged.table).or_default();
             outcome.model = table.model.clone();
             outcome.records += staged.records;
+            if staged.direct {
+                // Copied straight into its (emptied) table: every record was added.
+                outcome.added += staged.records;
+            }
+        }
+        if let Some(state) = self.direct.state() {
+            for &(table, deleted) in &state.emptied {
+                outcomes.entry(table).or_default().deleted += deleted;
+            }
         }
         for &index in &order {
-            self.check_duplicates(index).await?;
+            if !self.staged[index].direct {
+                self.check_duplicates(index).await?;
+            }
         }
         if self.options.commit_per_model {
             self.commit().await?;
@@ -66,7 +79,7 @@ impl PostgresSink {
             Some(_) => HashMap::new(),
             None => self.deferred_columns(&order),
         };
-        for &index in &order {
+        for &index in order.iter().filter(|&&i| !self.staged[i].direct) {
             if per_model {
                 self.begin().await?;
             }
@@ -96,6 +109,9 @@ impl PostgresSink {
         }
         if let Some(keys) = &dropped {
             self.restore_foreign_keys(keys).await?;
+        }
+        if let Some(state) = self.direct.state() {
+            self.restore_foreign_keys(&state.keys).await?;
         }
         self.reset_sequences(&order).await?;
         let mut result: Vec<ModelOutcome> = Vec::new();
@@ -152,9 +168,11 @@ impl PostgresSink {
 
     /// Foreign-key columns that point at a model loaded later (a cycle): inserted as NULL, then set.
     fn deferred_columns(&self, order: &[usize]) -> HashMap<usize, Vec<usize>> {
+        // A model copied straight into its table is there before any staged one moves.
         let position: HashMap<(String, String), usize> = order
             .iter()
             .enumerate()
+            .filter(|&(_, &i)| !self.staged[i].direct)
             .map(|(pos, &i)| {
                 let t = &self.catalog.tables[self.staged[i].table];
                 ((t.schema.clone(), t.table.clone()), pos)
@@ -164,6 +182,9 @@ impl PostgresSink {
         for (pos, &index) in order.iter().enumerate() {
             let staged = &self.staged[index];
             let table = &self.catalog.tables[staged.table];
+            if staged.direct {
+                continue;
+            }
             for fk in &table.foreign_keys {
                 let key = (fk.ref_schema.clone(), fk.ref_table.clone());
                 if position.get(&key).is_some_and(|&p| p > pos) {
@@ -178,6 +199,7 @@ impl PostgresSink {
         deferred
     }
 
+    /// Refuses a staged model holding a primary key twice, naming the records.
     async fn check_duplicates(&self, index: usize) -> Result<()> {
         let staged = &self.staged[index];
         let table = &self.catalog.tables[staged.table];
@@ -186,30 +208,10 @@ impl PostgresSink {
         {
             return Ok(());
         }
-        let key = column_list(table, &table.primary_key, "");
-        let sql = format!(
-            "SELECT ROW({key})::text, array_agg(cf_row ORDER BY cf_row)::text FROM {} \
-             GROUP BY {key} HAVING count(*) > 1 LIMIT 1",
-            staged.staging
-        );
-        let row = self
-            .client
-            .query_opt(&sql, &[])
-            .await
-            .map_err(|e| db_error(&table.model, &e))?;
-        if let Some(row) = row {
-            let key_text: String = row.get(0);
-            let records: String = row.get(1);
-            return Err(Error::Record {
-                model: table.model.clone(),
-                record: format!("primary key ({}) = {key_text}", key_names(table)),
-                reason: format!(
-                    "appears more than once in the file (records {})",
-                    records.trim_matches(['{', '}'])
-                ),
-            });
+        match self.find_duplicate(index).await? {
+            Some(error) => Err(error),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Moves one staged model into its table; returns (inserted, updated).
@@ -385,7 +387,8 @@ impl PostgresSink {
         for &index in order {
             let staged = &self.staged[index];
             let table = &self.catalog.tables[staged.table];
-            if staged.records == 0 {
+            // A direct copy's keys are dropped already (`direct.rs`).
+            if staged.records == 0 || staged.direct {
                 continue;
             }
             let qualified = table.qualified_name();
@@ -547,173 +550,6 @@ impl PostgresSink {
             .map_err(|e| db_error(&table.model, &e))?;
         Ok(())
     }
-
-    /// Turns a failed load into a message naming the model, the record and the constraint.
-    async fn explain_load_error(&self, index: usize, error: &tokio_postgres::Error) -> Error {
-        let staged = &self.staged[index];
-        let table = &self.catalog.tables[staged.table];
-        let Some(db) = error.as_db_error() else {
-            return db_error(&table.model, error);
-        };
-        let constraint = db.constraint().unwrap_or_default().to_owned();
-        let detail = db.detail().unwrap_or_default().to_owned();
-        match db.code().code() {
-            "23503" => {
-                let Some(fk) = table.foreign_keys.iter().find(|fk| fk.name == constraint) else {
-                    return db_error(&table.model, error);
-                };
-                let parent = self
-                    .catalog
-                    .tables
-                    .iter()
-                    .find(|t| t.schema == fk.ref_schema && t.table == fk.ref_table)
-                    .map(|t| t.model.clone())
-                    .unwrap_or_else(|| format!("{}.{}", fk.ref_schema, fk.ref_table));
-                let record = self.first_orphan(index, fk).await;
-                Error::Record {
-                    model: table.model.clone(),
-                    record: record.unwrap_or_else(|| "a record".into()),
-                    reason: format!(
-                        "references a {parent} row that is neither in the database nor in the \
-                         file ({detail} constraint {constraint})"
-                    ),
-                }
-            }
-            "23505" => Error::Record {
-                model: table.model.clone(),
-                record: self
-                    .first_conflict(index, &constraint)
-                    .await
-                    .unwrap_or_else(|| "a record".into()),
-                reason: format!(
-                    "conflicts with an existing row on unique constraint {constraint} ({detail})"
-                ),
-            },
-            _ => Error::Record {
-                model: table.model.clone(),
-                record: "(load)".into(),
-                reason: format!(
-                    "{}{}",
-                    db.message(),
-                    if detail.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({detail})")
-                    }
-                ),
-            },
-        }
-    }
-
-    /// The first staged record whose foreign key finds no parent.
-    async fn first_orphan(&self, index: usize, fk: &crate::record::ForeignKey) -> Option<String> {
-        let staged = &self.staged[index];
-        let table = &self.catalog.tables[staged.table];
-        if !fk.columns.iter().all(|c| staged.columns.contains(c)) {
-            return None;
-        }
-        let not_null = fk
-            .columns
-            .iter()
-            .map(|&c| format!("s.{} IS NOT NULL", quote_ident(&table.columns[c].name)))
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        let parent_cols = fk
-            .ref_columns
-            .iter()
-            .map(|c| format!("p.{}", quote_ident(c)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT {ident}, cf_row FROM {staging} s WHERE {not_null} AND NOT EXISTS \
-             (SELECT 1 FROM {parent} p WHERE ({parent_cols}) = ({child_cols})) ORDER BY cf_row LIMIT 1",
-            ident = self.record_identity(table, staged),
-            staging = staged.staging,
-            parent = format_args!(
-                "{}.{}",
-                quote_ident(&fk.ref_schema),
-                quote_ident(&fk.ref_table)
-            ),
-            child_cols = column_list(table, &fk.columns, "s."),
-        );
-        let row = self.client.query_opt(&sql, &[]).await.ok()??;
-        Some(row.get::<_, String>(0))
-    }
-
-    /// The first staged record that collides on a unique constraint.
-    async fn first_conflict(&self, index: usize, constraint: &str) -> Option<String> {
-        let staged = &self.staged[index];
-        let table = &self.catalog.tables[staged.table];
-        let columns: Vec<String> = self
-            .client
-            .query_one(
-                "SELECT ARRAY(SELECT a.attname::text FROM pg_constraint c, unnest(c.conkey) k \
-                 JOIN pg_attribute a ON a.attnum = k WHERE a.attrelid = c.conrelid \
-                 AND c.conname = $1 AND c.conrelid = $2::text::regclass)",
-                &[&constraint, &table.qualified_name()],
-            )
-            .await
-            .ok()?
-            .get(0);
-        let indexes: Vec<usize> = columns
-            .iter()
-            .filter_map(|name| table.column_index(name))
-            .collect();
-        if indexes.is_empty() || !indexes.iter().all(|c| staged.columns.contains(c)) {
-            return None;
-        }
-        let mine = column_list(table, &indexes, "s.");
-        let theirs = column_list(table, &indexes, "x.");
-        let other_row = if table.primary_key.iter().all(|c| staged.columns.contains(c))
-            && !table.primary_key.is_empty()
-        {
-            format!(
-                " AND ({}) IS DISTINCT FROM ({})",
-                column_list(table, &table.primary_key, "x."),
-                column_list(table, &table.primary_key, "s.")
-            )
-        } else {
-            String::new()
-        };
-        let sql = format!(
-            "SELECT {ident}, cf_row FROM {staging} s WHERE EXISTS \
-             (SELECT 1 FROM {qualified} x WHERE ({theirs}) = ({mine}){other_row}) \
-             OR (SELECT count(*) FROM {staging} y WHERE ({ys}) = ({mine})) > 1 \
-             ORDER BY cf_row LIMIT 1",
-            ident = self.record_identity(table, staged),
-            staging = staged.staging,
-            qualified = table.qualified_name(),
-            ys = column_list(table, &indexes, "y."),
-        );
-        let row = self.client.query_opt(&sql, &[]).await.ok()??;
-        Some(row.get::<_, String>(0))
-    }
-
-    /// SQL naming a staged record: `record N (id=5)`, or `record N` without a staged key.
-    fn record_identity(&self, table: &TableSchema, staged: &Staged) -> String {
-        if !table.primary_key.is_empty()
-            && table.primary_key.iter().all(|c| staged.columns.contains(c))
-        {
-            format!(
-                "'record ' || cf_row || ' (' || concat_ws(', ', {}) || ')'",
-                table
-                    .primary_key
-                    .iter()
-                    .map(|&c| {
-                        let name = &table.columns[c].name;
-                        format!(
-                            "{} || '=' || coalesce(s.{}::text, 'NULL')",
-                            quote_literal(name),
-                            quote_ident(name)
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        } else {
-            "'record ' || cf_row".to_owned()
-        }
-    }
 }
 
 /// Whether the column's type has an equality operator to compare with (else compare text).
@@ -734,15 +570,6 @@ pub(super) fn no_key_check(table: &TableSchema, mode: ImportMode) -> Result<()> 
     } else {
         Ok(())
     }
-}
-
-fn key_names(table: &TableSchema) -> String {
-    table
-        .primary_key
-        .iter()
-        .map(|&c| table.columns[c].name.clone())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn key_list(table: &TableSchema) -> String {

@@ -1,11 +1,13 @@
 //! The PostgreSQL sink: loads tables under an import mode (skip, replace, merge, clean), in one
 //! transaction by default, whatever order the models and rows arrive in.
 //!
-//! Each model is first copied (`COPY … FROM STDIN`) into a temporary staging table typed like the
-//! target columns, so PostgreSQL's own input functions parse every value (a cell read from
-//! another PostgreSQL goes straight to its COPY text, `text.rs`; a document value through
-//! `copy.rs`). Once everything is
-//! staged, `finish` checks the file for duplicate keys, empties the tables for `clean`
+//! Each model is copied (`COPY … FROM STDIN`) as it arrives, so PostgreSQL's own input functions
+//! parse every value (a cell read from another PostgreSQL goes straight to its COPY text,
+//! `text.rs`; a document value through `copy.rs`): straight into its table when every selected
+//! table is empty or `clean` empties them (`direct.rs`: the table truncated, its keys dropped and
+//! added back, nothing left to move), otherwise into a temporary staging table typed like the
+//! target columns. Once everything is
+//! copied, `finish` checks the staged models for duplicate keys, empties the tables for `clean`
 //! (`clean.rs`), moves rows into the real tables parents first with `INSERT … SELECT … ON
 //! CONFLICT` (a foreign-key cycle is broken by inserting the closing column as NULL and setting it
 //! afterwards), moves every owned sequence past its maximum (`sequences.rs`), and commits. Any
@@ -22,12 +24,15 @@ use tokio_postgres::{Client, CopyInSink};
 mod clean;
 mod config;
 mod copy;
+mod direct;
+mod explain;
 mod load;
 mod sequences;
 mod text;
 
 pub use self::config::PostgresSinkConfig;
 use self::copy::write_field;
+use self::direct::{numbered_rows, Direct, DirectTable};
 use self::load::{column_list, no_key_check};
 use super::{ModelOutcome, Sink, SinkReport};
 use crate::catalog::{Catalog, Naming};
@@ -98,12 +103,15 @@ pub struct PostgresSinkOptions {
     pub ignore_unknown_columns: bool,
 }
 
-/// A model staged for loading.
+/// A model staged for loading, or copied straight into its table (`direct.rs`).
 struct Staged {
     /// Index into the catalog.
     table: usize,
-    /// Temporary table holding the records.
+    /// Where the records are read with their place in the file (`cf_row`): the temporary table
+    /// holding them, or for a direct copy, the table itself in arrival order.
     staging: String,
+    /// Copied straight into its table: nothing left to move.
+    direct: bool,
     /// Target column indexes, in staging order.
     columns: Vec<usize>,
     /// Records staged.
@@ -120,6 +128,9 @@ struct Copying {
     staged: usize,
     /// Reused for the text of one cell before it is escaped into `buffer`.
     scratch: Vec<u8>,
+    /// Copying straight into the table: no record number column, and the primary key to add
+    /// back at the end.
+    direct: Option<DirectTable>,
 }
 
 /// Loads tables into PostgreSQL.
@@ -139,6 +150,8 @@ pub struct PostgresSink {
     pending_setvals: Vec<(String, String, i64, String)>,
     /// Catalog indexes of the `also_empty` tables, emptied by `clean` with the imported ones.
     also_empty: Vec<usize>,
+    /// Whether models go straight into their tables, and what that changed.
+    direct: Direct,
 }
 
 fn db_error(model: &str, error: &tokio_postgres::Error) -> Error {
@@ -210,6 +223,7 @@ impl PostgresSink {
             settings: settings.clone(),
             pending_setvals: Vec::new(),
             also_empty: also_empty_indexes,
+            direct: Direct::Undecided,
         };
         if sink.options.mode == ImportMode::Clean {
             // Before a single row is read: a refusal costs nothing.
@@ -219,7 +233,7 @@ impl PostgresSink {
                 .iter()
                 .map(|t| t.qualified_name())
                 .collect();
-            sink.refuse_outside_references(&names).await?;
+            sink.refuse_outside_references(&names, &[]).await?;
         }
         Ok(sink)
     }
@@ -237,19 +251,27 @@ impl PostgresSink {
         };
         let staged = &mut self.staged[copying.staged];
         let table = &self.catalog.tables[staged.table];
+        let numbered = copying.direct.is_none();
         let mut row = start;
         while row < batch.rows() && copying.buffer.len() < COPY_CHUNK {
-            let mut number = itoa::Buffer::new();
-            copying
-                .buffer
-                .put_slice(number.format(staged.records).as_bytes());
+            // Fields are separated by tabs: after the record number, or before every field but
+            // the first of a direct copy.
+            let mut first = !numbered;
+            if numbered {
+                let mut number = itoa::Buffer::new();
+                copying
+                    .buffer
+                    .put_slice(number.format(staged.records).as_bytes());
+            }
             for ((cell, target), from) in batch
                 .row(row)
                 .zip(&copying.map)
                 .zip(&copying.source.columns)
             {
                 let Some(target) = target else { continue };
-                copying.buffer.put_u8(b'\t');
+                if !std::mem::take(&mut first) {
+                    copying.buffer.put_u8(b'\t');
+                }
                 write_field(
                     &mut copying.buffer,
                     &mut copying.scratch,
@@ -268,6 +290,27 @@ impl PostgresSink {
             row += 1;
         }
         Ok(row)
+    }
+
+    /// Creates the temporary table that stages the next model, typed like `columns` of catalog
+    /// table `index`, and returns its name.
+    async fn create_staging(&self, index: usize, columns: &[usize]) -> Result<String> {
+        let table = &self.catalog.tables[index];
+        let staging = format!("cf_stage_{}", self.staged.len());
+        let definitions: Vec<String> = std::iter::once("cf_row bigint".to_owned())
+            .chain(columns.iter().map(|&c| {
+                let column = &table.columns[c];
+                format!("{} {}", quote_ident(&column.name), column.type_name)
+            }))
+            .collect();
+        self.client
+            .batch_execute(&format!(
+                "CREATE TEMP TABLE {staging} ({})",
+                definitions.join(", ")
+            ))
+            .await
+            .map_err(|e| db_error(&table.model, &e))?;
+        Ok(staging)
     }
 
     async fn send(&mut self, force: bool) -> Result<()> {
@@ -291,29 +334,22 @@ impl PostgresSink {
         let Some(db) = error.as_db_error() else {
             return db_error(&model, error);
         };
-        let context = db.where_().unwrap_or_default();
-        let line = context
-            .split("line ")
-            .nth(1)
-            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|n| n.parse::<u64>().ok());
-        let column = context
-            .split("column ")
-            .nth(1)
-            .and_then(|rest| rest.split(':').next())
-            .map(str::to_owned);
-        match (line, column) {
-            (Some(line), Some(column)) => Error::Record {
-                model,
-                record: format!("record {}", line.saturating_sub(1)),
-                reason: format!("column {column}: {}", db.message()),
-            },
-            (Some(line), None) => Error::Record {
-                model,
-                record: format!("record {}", line.saturating_sub(1)),
-                reason: db.message().to_owned(),
-            },
-            _ => db_error(&model, error),
+        // PostgreSQL's context: "COPY t, line N, column c: …" or "COPY t, line N: …"; the
+        // line counts from 1, the records from 0.
+        let Some((line, column)) = copy_context(db.where_().unwrap_or_default()) else {
+            return db_error(&model, error);
+        };
+        let mut reason = match column {
+            Some(column) => format!("column {column}: {}", db.message()),
+            None => db.message().to_owned(),
+        };
+        if let Some(detail) = db.detail() {
+            reason.push_str(&format!(" ({detail})"));
+        }
+        Error::Record {
+            model,
+            record: format!("record {}", line.saturating_sub(1)),
+            reason,
         }
     }
 }
@@ -371,25 +407,28 @@ impl Sink for PostgresSink {
             }
         }
         let columns: Vec<usize> = map.iter().flatten().copied().collect();
-        let staging = format!("cf_stage_{}", self.staged.len());
-        let definitions: Vec<String> = std::iter::once("cf_row bigint".to_owned())
-            .chain(columns.iter().map(|&c| {
-                let column = &table.columns[c];
-                format!("{} {}", quote_ident(&column.name), column.type_name)
-            }))
-            .collect();
-        self.client
-            .batch_execute(&format!(
-                "CREATE TEMP TABLE {staging} ({})",
-                definitions.join(", ")
-            ))
-            .await
-            .map_err(|e| db_error(&table.model, &e))?;
-        let copy = format!(
-            "COPY {staging} (cf_row{}{}) FROM STDIN",
-            if columns.is_empty() { "" } else { ", " },
-            column_list(table, &columns, "")
-        );
+        self.decide_direct().await?;
+        let direct = self.begin_direct(index, &columns).await?;
+        let table = &self.catalog.tables[index];
+        let (staging, copy) = match direct {
+            Some(_) => (
+                numbered_rows(&table.qualified_name()),
+                format!(
+                    "COPY {} ({}) FROM STDIN",
+                    table.qualified_name(),
+                    column_list(table, &columns, "")
+                ),
+            ),
+            None => (
+                self.create_staging(index, &columns).await?,
+                format!(
+                    "COPY cf_stage_{} (cf_row{}{}) FROM STDIN",
+                    self.staged.len(),
+                    if columns.is_empty() { "" } else { ", " },
+                    column_list(table, &columns, "")
+                ),
+            ),
+        };
         let sink = self
             .client
             .copy_in(copy.as_str())
@@ -398,6 +437,7 @@ impl Sink for PostgresSink {
         self.staged.push(Staged {
             table: index,
             staging,
+            direct: direct.is_some(),
             columns,
             records: 0,
         });
@@ -408,6 +448,7 @@ impl Sink for PostgresSink {
             map,
             staged: self.staged.len() - 1,
             scratch: Vec::new(),
+            direct,
         });
         Ok(())
     }
@@ -428,6 +469,9 @@ impl Sink for PostgresSink {
         if let Some(mut copying) = self.copying.take() {
             if let Err(error) = copying.sink.as_mut().finish().await {
                 return Err(self.copy_error(copying.staged, &error));
+            }
+            if let Some(direct) = copying.direct {
+                self.end_direct(copying.staged, direct).await?;
             }
         }
         Ok(())
@@ -478,6 +522,39 @@ impl Sink for PostgresSink {
             .is_err()
         {
             tracing::warn!(database = %settings, "The rollback did not answer; closing the connection.");
+        }
+    }
+}
+
+/// The line and, when given, the column of a COPY error's context (`COPY t, line N, column c: …`).
+fn copy_context(context: &str) -> Option<(u64, Option<&str>)> {
+    let (_, rest) = context.split_once(", line ")?;
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let line = rest[..end].parse().ok()?;
+    let column = rest[end..]
+        .strip_prefix(", column ")
+        .and_then(|rest| rest.split(':').next());
+    Some((line, column))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_context;
+
+    #[test]
+    fn copy_contexts_give_the_line_and_the_column() {
+        for (context, expected) in [
+            (
+                "COPY users, line 5, column email: \"x\"",
+                Some((5, Some("email"))),
+            ),
+            ("COPY users, line 12: \"1\tcolumn a: b\"", Some((12, None))),
+            ("COPY cf_stage_0, line 1", Some((1, None))),
+            ("SQL statement", None),
+        ] {
+            assert_eq!(copy_context(context), expected, "{context}");
         }
     }
 }
