@@ -8,9 +8,21 @@ use crate::sources::postgres::MAX_JOBS;
 use crate::storage::Compression;
 use clap::{Args, Parser, Subcommand};
 
+/// The git commit the binary was built from (12 hex digits), or `unknown` when the build had
+/// neither a git work tree nor `CITYFORGE_GIT_COMMIT` (see build.rs).
+pub const GIT_COMMIT: &str = env!("CITYFORGE_GIT_COMMIT");
+
+/// What `--version` prints after the name: the crate's version and [`GIT_COMMIT`].
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("CITYFORGE_GIT_COMMIT"),
+    ")"
+);
+
 /// Moves PostgreSQL data safely and fast: CityForge exports, imports and pipelines.
 #[derive(Debug, Parser)]
-#[command(name = "cityforge-data", version, about, long_about = None)]
+#[command(name = "cityforge-data", version = VERSION, about, long_about = None)]
 pub struct Cli {
     /// Options for every command.
     #[command(flatten)]
@@ -71,6 +83,10 @@ pub enum Command {
     Demo(DemoArgs),
     /// Check an export against its .sha256 file, parse it whole and print per-model record counts.
     Verify(VerifyArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output.
+    Completions(CompletionsArgs),
+    /// Print a man page (roff) to standard output: the program's, or one command's.
+    Man(ManArgs),
 }
 
 /// Where the database is, with pg_dump's flags. Each part comes from the first of: these flags,
@@ -290,4 +306,21 @@ pub struct DemoArgs {
     /// Approximate number of sample rows across all tables.
     #[arg(long, default_value_t = 20_000)]
     pub rows: u64,
+}
+
+/// Arguments of `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Arguments of `man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A command (export, import, …) for its own page [default: the program's page, which lists
+    /// the commands].
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
 }

@@ -16,7 +16,7 @@ pub enum Surface {
     Verify,
     /// A pipeline file (`run`, `check`).
     PipelineFile,
-    /// A command without settings that resolve errors (`demo`).
+    /// A command without settings that resolve errors (`demo`, `completions`, `man`).
     None,
 }
 
@@ -28,7 +28,7 @@ impl Surface {
             Command::Import(_) => Surface::Import,
             Command::Verify(_) => Surface::Verify,
             Command::Run(_) | Command::Check(_) => Surface::PipelineFile,
-            Command::Demo(_) => Surface::None,
+            Command::Demo(_) | Command::Completions(_) | Command::Man(_) => Surface::None,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod export;
+pub mod generate;
 mod hints;
 pub mod import;
 pub mod pipeline;
@@ -28,6 +29,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Check(args) => pipeline::check(args).await,
         Command::Demo(args) => demo::run(args, &cancel).await,
         Command::Verify(args) => verify::run(args, &cancel).await,
+        Command::Completions(args) => generate::completions(args),
+        Command::Man(args) => generate::man(args),
     };
     result.map_err(|error| hints::with_hint(error, surface))
 }

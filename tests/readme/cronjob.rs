@@ -1,7 +1,8 @@
 //! The README's "heart of" the CronJob is deploy/k8s/backup-cronjob.yaml's: its lines appear in
 //! the file in the same order, each verbatim (one shift of indentation for all), consecutive where
 //! the README shows them consecutive; a comment line of the README marks where file lines are left
-//! out (comments of the file are not compared). The session runs its command and arguments.
+//! out (comments of the file are not compared). The session runs its command and arguments, and
+//! those of the restore Job's containers ([`restore_job`]).
 
 use crate::{block, CRONJOB};
 
@@ -24,7 +25,28 @@ fn is_comment(line: &str) -> bool {
 
 /// The command, arguments and variables of the README's excerpt.
 pub fn excerpt() -> Container {
-    let lines: Vec<&str> = block(CRONJOB).text.lines().collect();
+    container(&block(CRONJOB).text)
+}
+
+/// The containers of deploy/k8s/restore-job.yaml, in the order they run (the init container
+/// `verify`, then the import): each from its `command:` line to the next one.
+pub fn restore_job() -> Vec<Container> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/k8s/restore-job.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let starts: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].trim_start().starts_with("command: "))
+        .chain([lines.len()])
+        .collect();
+    starts
+        .windows(2)
+        .map(|w| container(&lines[w[0]..w[1]].join("\n")))
+        .collect()
+}
+
+/// The command, arguments and variables given a `value:` of one container's lines.
+fn container(text: &str) -> Container {
+    let lines: Vec<&str> = text.lines().collect();
     let mut container = Container {
         command: String::new(),
         args: Vec::new(),

@@ -2,8 +2,9 @@
 //! here by its language and first line ([`BLOCKS`]) and run by one test of this binary against
 //! the throwaway PostgreSQL and the in-process S3 server: the export, import, `verify` and
 //! `kubectl exec` commands in one working folder ([`session`]), the pipeline commands and the
-//! pipeline examples ([`pipelines`]), the set-up's demo ([`set_up`]) and the CronJob excerpt,
-//! which must be the deploy file's ([`cronjob`]). A block nobody knows fails
+//! pipeline examples ([`pipelines`]), the set-up's demo ([`set_up`]), the CronJob excerpt,
+//! which must be the deploy file's ([`cronjob`]), whose restore Job's containers run too, and
+//! `--version`, completions and man pages ([`ship`]). A block nobody knows fails
 //! [`every_readme_block_is_covered`], so a new example cannot go in untested; a command of a bash
 //! block that is neither run nor skipped with a reason fails it too ([`shell::steps`]).
 
@@ -19,6 +20,7 @@ mod pipelines;
 mod session;
 mod set_up;
 mod shell;
+mod ship;
 
 use std::sync::OnceLock;
 
@@ -116,10 +118,26 @@ pub const KUBECTL_IMPORT: Key = Key {
     lang: "bash",
     first_line: "# From the bucket, streamed",
 };
+/// `--version`, completions and man pages ([`ship`]).
+pub const VERSION: Key = Key {
+    lang: "bash",
+    first_line: "cityforge-data --version",
+};
+/// The restore Job: all `kubectl`, skipped; the Job's containers run in [`session`].
+pub const RESTORE_JOB: Key = Key {
+    lang: "bash",
+    first_line: "sed 's/cityforge_20251024_030000/",
+};
+/// Building and pushing the image: all `docker`, skipped ([`ship`]).
+pub const IMAGE: Key = Key {
+    lang: "bash",
+    first_line: "docker build",
+};
 
 /// Every block the tests run, in README order.
-pub const BLOCKS: [Key; 11] = [
+pub const BLOCKS: [Key; 14] = [
     SET_UP,
+    VERSION,
     EXPORT,
     IMPORT,
     PIPELINE_COMMANDS,
@@ -128,8 +146,10 @@ pub const BLOCKS: [Key; 11] = [
     VERIFY,
     CRONJOB_INSTALL,
     CRONJOB,
+    RESTORE_JOB,
     KUBECTL_EXPORT,
     KUBECTL_IMPORT,
+    IMAGE,
 ];
 
 /// README.md's fenced blocks, parsed once.

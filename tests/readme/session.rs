@@ -15,11 +15,13 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::cronjob::excerpt;
+use crate::cronjob::{excerpt, restore_job, Container};
 use crate::s3::{configure_endpoint, S3Server};
 use crate::shell::{postgres_env, runs, s3_env, steps, Shell, Step};
 use crate::support::{checksums, cli, count, sample_db, TestDb};
-use crate::{block, CRONJOB_INSTALL, EXPORT, IMPORT, KUBECTL_EXPORT, KUBECTL_IMPORT, VERIFY};
+use crate::{
+    block, CRONJOB_INSTALL, EXPORT, IMPORT, KUBECTL_EXPORT, KUBECTL_IMPORT, RESTORE_JOB, VERIFY,
+};
 
 /// The bucket the README's examples use.
 const BUCKET: &str = "cityforge-backups";
@@ -44,13 +46,20 @@ fn files(dir: &Path, prefix: &str, suffix: &str) -> Vec<String> {
 /// host stands for it; the variables the excerpt leaves out ("as in the seed", "from the secret",
 /// "for MinIO") point at the test database and S3 server.
 fn run_cronjob(db: &TestDb) -> Output {
-    let container = excerpt();
+    run_container(db, &excerpt())
+}
+
+/// Runs a container of the deploy files as Kubernetes would: its command and arguments, no
+/// shell, its environment, with the `POSTGRES_*` variables (the cluster's service, the Secret's
+/// user) and the S3 variables pointing at the test database and S3 server.
+fn run_container(db: &TestDb, container: &Container) -> Output {
     assert_eq!(container.command, "cityforge-data");
     let mut command = cli();
     configure_endpoint(&mut command, &S3Server::shared().endpoint());
     command.envs(postgres_env(&db.url)).args(&container.args);
-    for (name, value) in container.env {
-        if name != "POSTGRES_HOST" {
+    for (name, value) in &container.env {
+        // The database is the test's, wherever the file points.
+        if !name.starts_with("POSTGRES_") {
             command.env(name, value);
         }
     }
@@ -163,6 +172,7 @@ async fn the_cronjob_verify_and_kubectl_blocks_run_as_shown() {
     // The README's output shows the database `cityforge`; the test's has another name.
     let shown = [(db.name.as_str(), "cityforge")];
     let initial = checksums(&db).await;
+    let users = count(&db.connect().await, "users").await;
 
     // The CronJob.
     for step in steps(block(CRONJOB_INSTALL)) {
@@ -224,4 +234,27 @@ async fn the_cronjob_verify_and_kubectl_blocks_run_as_shown() {
         "the restore of the CronJob's backup, then the skip import of the full backup taken \
          through stdout, give back every row"
     );
+
+    // The restore Job: its kubectl commands need a cluster; its containers run here, in order,
+    // as Kubernetes would run them, and restore the same backup the same way.
+    for step in steps(block(RESTORE_JOB)) {
+        assert!(matches!(step, Step::Skip { .. }), "{step:?}");
+    }
+    let containers = restore_job();
+    let commands: Vec<&str> = containers.iter().map(|c| c.args[0].as_str()).collect();
+    assert_eq!(commands, ["verify", "import"], "verify first, then import");
+    assert!(
+        containers
+            .iter()
+            .all(|c| c.args.iter().any(|a| a.ends_with(DAILY_KEY))),
+        "both name the README's backup: {containers:?}"
+    );
+    for container in containers {
+        let output = run_container(&db, &container);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{}: {stderr}", container.args[0]);
+    }
+    assert_eq!(count(&client, "token_blacklist").await, 0, "also emptied");
+    assert_eq!(count(&client, "indexing_jobs").await, 0, "also emptied");
+    assert_eq!(count(&client, "users").await, users, "restored");
 }

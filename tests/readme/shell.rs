@@ -48,10 +48,35 @@ pub struct Run {
 }
 
 /// Commands that cannot run on a test machine, by how they start, and why.
-pub const SKIPPED: [(&str, &str); 6] = [
+pub const SKIPPED: [(&str, &str); 11] = [
     (
         "cargo test",
         "the test suite itself; this test is part of it",
+    ),
+    (
+        "man -l",
+        "man-db is not on every test machine; tests/ship renders the page with man -l where it \
+         is installed",
+    ),
+    (
+        "kubectl create secret generic cityforge-db-credentials",
+        "needs a Kubernetes cluster; the CronJob's run gets the test database's POSTGRES_* \
+         variables in its environment instead",
+    ),
+    (
+        "sed 's/cityforge_20251024_030000/",
+        "needs a Kubernetes cluster; the session runs the restore Job's containers (their \
+         command, arguments and values) against the test database and S3 server",
+    ),
+    (
+        "kubectl delete job",
+        "needs a Kubernetes cluster",
+    ),
+    (
+        "docker ",
+        "needs a container engine; tests/ship checks the Dockerfile, the build context, the \
+         binary's libraries against the runtime image's, and runs the binary as the image does \
+         (empty environment, uid 65532, read-only working folder)",
     ),
     (
         "kubectl create secret generic cityforge-backup-s3",
