@@ -289,9 +289,10 @@ async fn clean_into_a_full_database_copies_straight_into_the_tables() {
 
 #[tokio::test]
 async fn clean_still_refuses_when_a_selected_model_the_file_lacks_references_the_rows() {
-    // The file lacks IndexingJob and TokenBlacklist, whose rows reference users; they are
-    // selected (no --exclude), so their keys into the copied tables are dropped on the way: the
-    // refusal must still see them, after the file is read, and change nothing.
+    // The file lacks IndexingJob and TokenBlacklist; TokenBlacklist's rows reference users (the
+    // jobs reference nothing). Both are selected (no --exclude), so on the direct path the key
+    // from token_blacklist into the copied users is dropped on the way: the refusal must still
+    // see it, after the file is read, and change nothing.
     let source = sample_db("directlacksrc", 400).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("backup.json");
@@ -303,8 +304,7 @@ async fn clean_still_refuses_when_a_selected_model_the_file_lacks_references_the
         &["--mode", "clean", "--yes"],
         &[
             "outside this import".to_owned(),
-            "indexing_jobs".to_owned(),
-            "token_blacklist".to_owned(),
+            "token_blacklist → users".to_owned(),
         ],
     )
     .await;
