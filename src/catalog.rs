@@ -60,8 +60,8 @@ pub enum Naming {
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     /// A query on pg_catalog failed.
-    #[error("reading the table catalog failed: {0}")]
-    Query(String),
+    #[error("reading the table catalog failed")]
+    Query(#[source] tokio_postgres::Error),
     /// `--include` or `--exclude` names a model that does not exist.
     #[error("unknown model{} {}; valid models: {}", if .unknown.len() > 1 { "s" } else { "" }, .unknown.join(", "), .valid.join(", "))]
     UnknownModels {
@@ -99,7 +99,7 @@ pub enum CatalogError {
 }
 
 fn query_error(error: tokio_postgres::Error) -> CatalogError {
-    CatalogError::Query(crate::text::error_chain(&error))
+    CatalogError::Query(error)
 }
 
 /// The tables of a database, in export order.

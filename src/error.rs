@@ -21,14 +21,15 @@ pub enum Error {
     #[error(transparent)]
     Storage(#[from] StorageError),
     /// A query failed while moving the rows of a model.
-    #[error("{action} model {model} failed: {reason}")]
+    #[error("{action} model {model} failed")]
     Database {
         /// What was being done ("reading", "loading").
         action: &'static str,
         /// The model.
         model: String,
-        /// The server's message.
-        reason: String,
+        /// The server's (or the connection's) error.
+        #[source]
+        cause: DatabaseCause,
     },
     /// An export document could not be read.
     #[error("reading {location}: {reason}")]
@@ -233,14 +234,25 @@ impl Error {
         false
     }
 
-    /// A database error while `action`ing `model`, with the whole cause chain.
-    pub fn database(action: &'static str, model: &str, error: &tokio_postgres::Error) -> Error {
+    /// A database error while `action`ing `model`; the error stays the cause.
+    pub fn database(action: &'static str, model: &str, error: tokio_postgres::Error) -> Error {
         Error::Database {
             action,
             model: model.to_owned(),
-            reason: crate::text::error_chain(error),
+            cause: DatabaseCause::Query(error),
         }
     }
+}
+
+/// Why a query on a model failed ([`Error::Database`]'s cause).
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseCause {
+    /// The server refused the query, or the connection broke.
+    #[error(transparent)]
+    Query(#[from] tokio_postgres::Error),
+    /// A COPY stream or a worker connection ended in a way the protocol does not allow.
+    #[error("{0}")]
+    Stream(String),
 }
 
 /// Result with the crate's [`Error`].

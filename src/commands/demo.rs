@@ -24,7 +24,7 @@ pub async fn run(args: DemoArgs, cancel: &CancellationToken) -> Result<()> {
     client
         .batch_execute("CREATE DATABASE cityforge")
         .await
-        .map_err(|e| Error::database("creating the database for", "(demo)", &e))?;
+        .map_err(|e| Error::database("creating the database for", "(demo)", e))?;
     let settings = ConnectionSettings::from_url(&cluster.url("cityforge"))?;
     let client = settings.connect().await?;
     crate::demo::sample::create_schema(&client).await?;

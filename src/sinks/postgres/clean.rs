@@ -161,7 +161,7 @@ impl PostgresSink {
                 &[&names],
             )
             .await
-            .map_err(|e| db_error("(clean)", &e))?;
+            .map_err(|e| db_error("(clean)", e))?;
         let mut keys: Vec<(String, String, String, Vec<String>)> = rows
             .iter()
             .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
@@ -186,7 +186,7 @@ impl PostgresSink {
                         &[&parent, &child.qualified_name(), &names],
                     )
                     .await
-                    .map_err(|e| db_error("(clean)", &e))?;
+                    .map_err(|e| db_error("(clean)", e))?;
                 (row.get(0), row.get(1), row.get(2), row.get(3))
             };
             if inside && !child_inside {
@@ -213,7 +213,7 @@ impl PostgresSink {
                     &[],
                 )
                 .await
-                .map_err(|e| db_error("(clean)", &e))?
+                .map_err(|e| db_error("(clean)", e))?
                 .get(0);
             if referenced {
                 details.push(format!("{child} → {parent} (constraint {constraint})"));
@@ -251,7 +251,7 @@ impl PostgresSink {
                 &[&names],
             )
             .await
-            .map_err(|e| db_error("(clean)", &e))?
+            .map_err(|e| db_error("(clean)", e))?
             .get(0);
         if !allowed {
             debug!(
@@ -270,7 +270,7 @@ impl PostgresSink {
         self.client
             .batch_execute("SAVEPOINT cf_clean")
             .await
-            .map_err(|e| db_error("(clean)", &e))?;
+            .map_err(|e| db_error("(clean)", e))?;
         // Locked first, so that no row arrives between the count and the TRUNCATE.
         let result = async {
             self.client
@@ -291,7 +291,7 @@ impl PostgresSink {
                 self.client
                     .batch_execute("RELEASE SAVEPOINT cf_clean")
                     .await
-                    .map_err(|e| db_error("(clean)", &e))?;
+                    .map_err(|e| db_error("(clean)", e))?;
                 let counts: Vec<u64> = (0..names.len())
                     .map(|i| row.get::<_, i64>(i) as u64)
                     .collect();
@@ -311,10 +311,10 @@ impl PostgresSink {
                 self.client
                     .batch_execute("ROLLBACK TO SAVEPOINT cf_clean; RELEASE SAVEPOINT cf_clean")
                     .await
-                    .map_err(|e| db_error("(clean)", &e))?;
+                    .map_err(|e| db_error("(clean)", e))?;
                 Ok(None)
             }
-            Err(error) => Err(db_error("(clean)", &error)),
+            Err(error) => Err(db_error("(clean)", error)),
         }
     }
 
@@ -336,7 +336,7 @@ impl PostgresSink {
                 .client
                 .execute(&format!("DELETE FROM {}", table.qualified_name()), &[])
                 .await
-                .map_err(|e| Error::database("deleting the rows of", &table.model, &e))?;
+                .map_err(|e| Error::database("deleting the rows of", &table.model, e))?;
         }
         if let Some(keys) = &keys {
             self.restore_foreign_keys(keys).await?;
@@ -375,7 +375,7 @@ impl PostgresSink {
                     &[&table.qualified_name(), &names],
                 )
                 .await
-                .map_err(|e| db_error(&table.model, &e))?;
+                .map_err(|e| db_error(&table.model, e))?;
             for row in rows {
                 if !row.get::<_, bool>(3) {
                     return Ok(None);

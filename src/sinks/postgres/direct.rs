@@ -125,7 +125,7 @@ impl PostgresSink {
                 &[&names, &clean],
             )
             .await
-            .map_err(|e| db_error("(all)", &e))?
+            .map_err(|e| db_error("(all)", e))?
             .get(0);
         if !eligible {
             debug!(
@@ -155,7 +155,7 @@ impl PostgresSink {
             .client
             .query_one(&format!("SELECT {any}"), &[])
             .await
-            .map_err(|e| db_error("(all)", &e))?
+            .map_err(|e| db_error("(all)", e))?
             .get(0);
         Ok(!any)
     }
@@ -207,7 +207,7 @@ impl PostgresSink {
                 &[&qualified, &waiting, &clean, &names],
             )
             .await
-            .map_err(|e| db_error(&model, &e))?;
+            .map_err(|e| db_error(&model, e))?;
         let mut keys = Vec::with_capacity(rows.len());
         for row in &rows {
             let (true, Some(table)) = (row.get::<_, bool>(3), row.get::<_, Option<i32>>(4)) else {
@@ -249,7 +249,7 @@ impl PostgresSink {
         self.client
             .batch_execute("SAVEPOINT cf_direct")
             .await
-            .map_err(|e| db_error(model, &e))?;
+            .map_err(|e| db_error(model, e))?;
         let result = async {
             self.client
                 .batch_execute(&format!("LOCK TABLE {qualified} IN ACCESS EXCLUSIVE MODE"))
@@ -280,12 +280,12 @@ impl PostgresSink {
                     None,
                 )
             }
-            Err(error) => return Err(db_error(model, &error)),
+            Err(error) => return Err(db_error(model, error)),
         };
         self.client
             .batch_execute(undo)
             .await
-            .map_err(|e| db_error(model, &e))?;
+            .map_err(|e| db_error(model, e))?;
         Ok(outcome)
     }
 
@@ -312,7 +312,7 @@ impl PostgresSink {
                 &[&table.qualified_name()],
             )
             .await
-            .map_err(|e| db_error(&table.model, &e))?;
+            .map_err(|e| db_error(&table.model, e))?;
         let Some(row) = row else { return Ok(None) };
         let key = PrimaryKey {
             name: row.get(0),
@@ -331,7 +331,7 @@ impl PostgresSink {
             self.client
                 .batch_execute("ROLLBACK TO SAVEPOINT cf_direct; RELEASE SAVEPOINT cf_direct")
                 .await
-                .map_err(|e| db_error(&table.model, &e))?;
+                .map_err(|e| db_error(&table.model, e))?;
             return Ok(None);
         }
         Ok(Some(key))
@@ -366,13 +366,13 @@ impl PostgresSink {
         self.client
             .batch_execute("SAVEPOINT cf_key")
             .await
-            .map_err(|e| db_error(&table.model, &e))?;
+            .map_err(|e| db_error(&table.model, e))?;
         match self.client.batch_execute(&sql).await {
             Ok(()) => self
                 .client
                 .batch_execute("RELEASE SAVEPOINT cf_key")
                 .await
-                .map_err(|e| db_error(&table.model, &e)),
+                .map_err(|e| db_error(&table.model, e)),
             Err(error) => {
                 // The rows copied stay (the savepoint came after the copy): find the duplicate.
                 let _ = self
@@ -384,7 +384,7 @@ impl PostgresSink {
                         return Err(duplicate);
                     }
                 }
-                Err(db_error(&table.model, &error))
+                Err(db_error(&table.model, error))
             }
         }
     }
@@ -404,7 +404,7 @@ impl PostgresSink {
             .client
             .query_opt(&sql, &[])
             .await
-            .map_err(|e| db_error(&table.model, &e))?;
+            .map_err(|e| db_error(&table.model, e))?;
         Ok(row.map(|row| {
             let key_text: String = row.get(0);
             let records: String = row.get(1);

@@ -13,7 +13,7 @@ impl PostgresSink {
     pub(super) async fn explain_load_error(
         &self,
         index: usize,
-        error: &tokio_postgres::Error,
+        error: tokio_postgres::Error,
     ) -> Error {
         let staged = &self.staged[index];
         let table = &self.catalog.tables[staged.table];

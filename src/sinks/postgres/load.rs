@@ -136,14 +136,14 @@ impl PostgresSink {
         self.client
             .batch_execute("BEGIN")
             .await
-            .map_err(|e| db_error("(all)", &e))
+            .map_err(|e| db_error("(all)", e))
     }
 
     pub(super) async fn commit(&self) -> Result<()> {
         self.client
             .batch_execute("COMMIT")
             .await
-            .map_err(|e| db_error("(all)", &e))
+            .map_err(|e| db_error("(all)", e))
     }
 
     /// Staged models, parents first (catalog order breaks ties and cycles).
@@ -257,7 +257,7 @@ impl PostgresSink {
                 &[],
             )
             .await
-            .map_err(|e| db_error(&table.model, &e))?
+            .map_err(|e| db_error(&table.model, e))?
             .get(0);
         let mut filter = String::new();
         let conflict = match (self.options.mode, has_key) {
@@ -328,7 +328,7 @@ impl PostgresSink {
                     qualified = table.qualified_name()
                 ))
                 .await
-                .map_err(|e| db_error(&table.model, &e))?;
+                .map_err(|e| db_error(&table.model, e))?;
             format!(
                 ", kept AS (INSERT INTO {}_new SELECT {keys} FROM moved{which})",
                 staged.staging
@@ -351,13 +351,13 @@ impl PostgresSink {
         self.client
             .batch_execute("SAVEPOINT cf_load")
             .await
-            .map_err(|e| db_error(&table.model, &e))?;
+            .map_err(|e| db_error(&table.model, e))?;
         match self.client.query_one(&sql, &[]).await {
             Ok(row) => {
                 self.client
                     .batch_execute("RELEASE SAVEPOINT cf_load")
                     .await
-                    .map_err(|e| db_error(&table.model, &e))?;
+                    .map_err(|e| db_error(&table.model, e))?;
                 let inserted: i64 = row.get(0);
                 let updated: i64 = row.get(1);
                 Ok((inserted as u64, updated as u64))
@@ -367,7 +367,7 @@ impl PostgresSink {
                     .client
                     .batch_execute("ROLLBACK TO SAVEPOINT cf_load")
                     .await;
-                Err(self.explain_load_error(index, &error).await)
+                Err(self.explain_load_error(index, error).await)
             }
         }
     }
@@ -403,7 +403,7 @@ impl PostgresSink {
                     &[&qualified],
                 )
                 .await
-                .map_err(|e| db_error(&table.model, &e))?
+                .map_err(|e| db_error(&table.model, e))?
                 .get(0);
             if !eligible {
                 debug!(model = %table.model, "Foreign keys checked row by row: the table is not \
@@ -422,7 +422,7 @@ impl PostgresSink {
                     &[&qualified],
                 )
                 .await
-                .map_err(|e| db_error(&table.model, &e))?;
+                .map_err(|e| db_error(&table.model, e))?;
             for row in rows {
                 if !row.get::<_, bool>(3) {
                     debug!(model = %table.model, "Foreign keys checked row by row: a key is not \
@@ -460,7 +460,7 @@ impl PostgresSink {
                     quote_ident(&key.name)
                 ))
                 .await
-                .map_err(|e| db_error(&table.model, &e))?;
+                .map_err(|e| db_error(&table.model, e))?;
         }
         Ok(())
     }
@@ -471,7 +471,7 @@ impl PostgresSink {
         self.client
             .batch_execute("SET CONSTRAINTS ALL IMMEDIATE")
             .await
-            .map_err(|e| db_error("(all)", &e))
+            .map_err(|e| db_error("(all)", e))
     }
 
     /// Adds back the foreign keys dropped by [`drop_foreign_keys`](Self::drop_foreign_keys),
@@ -499,7 +499,7 @@ impl PostgresSink {
             self.client
                 .batch_execute("SAVEPOINT cf_key")
                 .await
-                .map_err(|e| db_error(&table.model, &e))?;
+                .map_err(|e| db_error(&table.model, e))?;
             if let Err(error) = self.client.batch_execute(&sql).await {
                 let _ = self
                     .client
@@ -507,15 +507,15 @@ impl PostgresSink {
                     .await;
                 return Err(
                     match self.staged.iter().position(|s| s.table == key.table) {
-                        Some(index) => self.explain_load_error(index, &error).await,
-                        None => db_error(&table.model, &error),
+                        Some(index) => self.explain_load_error(index, error).await,
+                        None => db_error(&table.model, error),
                     },
                 );
             }
             self.client
                 .batch_execute("RELEASE SAVEPOINT cf_key")
                 .await
-                .map_err(|e| db_error(&table.model, &e))?;
+                .map_err(|e| db_error(&table.model, e))?;
         }
         Ok(())
     }
@@ -547,7 +547,7 @@ impl PostgresSink {
         self.client
             .execute(&sql, &[])
             .await
-            .map_err(|e| db_error(&table.model, &e))?;
+            .map_err(|e| db_error(&table.model, e))?;
         Ok(())
     }
 }

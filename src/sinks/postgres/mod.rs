@@ -154,7 +154,7 @@ pub struct PostgresSink {
     direct: Direct,
 }
 
-fn db_error(model: &str, error: &tokio_postgres::Error) -> Error {
+fn db_error(model: &str, error: tokio_postgres::Error) -> Error {
     Error::database("loading", model, error)
 }
 
@@ -211,7 +211,7 @@ impl PostgresSink {
         client
             .batch_execute("BEGIN")
             .await
-            .map_err(|e| db_error("(all)", &e))?;
+            .map_err(|e| db_error("(all)", e))?;
         let sink = PostgresSink {
             client,
             catalog,
@@ -309,7 +309,7 @@ impl PostgresSink {
                 definitions.join(", ")
             ))
             .await
-            .map_err(|e| db_error(&table.model, &e))?;
+            .map_err(|e| db_error(&table.model, e))?;
         Ok(staging)
     }
 
@@ -323,13 +323,13 @@ impl PostgresSink {
         let chunk = copying.buffer.split().freeze();
         if let Err(error) = copying.sink.send(chunk).await {
             let staged = copying.staged;
-            return Err(self.copy_error(staged, &error));
+            return Err(self.copy_error(staged, error));
         }
         Ok(())
     }
 
     /// Maps a COPY error ("COPY cf_stage_1, line 5, column rating: …") to the record it names.
-    fn copy_error(&self, staged: usize, error: &tokio_postgres::Error) -> Error {
+    fn copy_error(&self, staged: usize, error: tokio_postgres::Error) -> Error {
         let model = self.catalog.tables[self.staged[staged].table].model.clone();
         let Some(db) = error.as_db_error() else {
             return db_error(&model, error);
@@ -433,7 +433,7 @@ impl Sink for PostgresSink {
             .client
             .copy_in(copy.as_str())
             .await
-            .map_err(|e| db_error(&table.model, &e))?;
+            .map_err(|e| db_error(&table.model, e))?;
         self.staged.push(Staged {
             table: index,
             staging,
@@ -468,7 +468,7 @@ impl Sink for PostgresSink {
         self.send(true).await?;
         if let Some(mut copying) = self.copying.take() {
             if let Err(error) = copying.sink.as_mut().finish().await {
-                return Err(self.copy_error(copying.staged, &error));
+                return Err(self.copy_error(copying.staged, error));
             }
             if let Some(direct) = copying.direct {
                 self.end_direct(copying.staged, direct).await?;
@@ -492,7 +492,7 @@ impl Sink for PostgresSink {
             self.client
                 .batch_execute("ROLLBACK")
                 .await
-                .map_err(|e| db_error("(all)", &e))?;
+                .map_err(|e| db_error("(all)", e))?;
         } else {
             self.run_pending_setvals().await?;
             self.commit().await?;

@@ -82,7 +82,7 @@ impl PostgresSink {
                 let column = quote_ident(&table.columns[sequence.column].name);
                 let name = &sequence.qualified_name;
                 let literal = quote_literal(name);
-                let error = |e: &tokio_postgres::Error| {
+                let error = |e: tokio_postgres::Error| {
                     Error::database("resetting the sequence of", &table.model, e)
                 };
                 let row = self
@@ -99,7 +99,7 @@ impl PostgresSink {
                         &[],
                     )
                     .await
-                    .map_err(|e| error(&e))?;
+                    .map_err(error)?;
                 let Some(row) = row else { continue };
                 let state = State {
                     max_id: row.get(0),
@@ -140,10 +140,7 @@ impl PostgresSink {
                 if self.options.dry_run {
                     info!(model = %table.model, sequence = %name, next, "Dry run: would move the sequence to give this value next.");
                 } else if owned {
-                    self.client
-                        .batch_execute(&sql)
-                        .await
-                        .map_err(|e| error(&e))?;
+                    self.client.batch_execute(&sql).await.map_err(error)?;
                     info!(model = %table.model, sequence = %name, next, "Moved the sequence.");
                 } else {
                     pending.push((table.model.clone(), name.clone(), next, sql));
@@ -167,7 +164,7 @@ impl PostgresSink {
             self.client
                 .batch_execute(&sql)
                 .await
-                .map_err(|e| Error::database("resetting the sequence of", &model, &e))?;
+                .map_err(|e| Error::database("resetting the sequence of", &model, e))?;
             info!(model = %model, sequence = %name, next, "Moved the sequence (setval).");
         }
         Ok(())

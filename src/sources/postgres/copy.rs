@@ -6,7 +6,7 @@ use std::pin::Pin;
 use futures_util::StreamExt;
 use tokio_postgres::{Client, CopyOutStream};
 
-use crate::error::{Error, Result};
+use crate::error::{DatabaseCause, Error, Result};
 use crate::pg::sql::quote_ident;
 use crate::record::{Batch, TableSchema};
 
@@ -110,7 +110,7 @@ impl CopyReader {
         let stream = client
             .copy_out(sql)
             .await
-            .map_err(|e| Error::database("reading", &table.model, &e))?;
+            .map_err(|e| Error::database("reading", &table.model, e))?;
         Ok(CopyReader {
             stream: Box::pin(stream),
             parser: CopyParser::new(table.columns.len()),
@@ -128,12 +128,12 @@ impl CopyReader {
         let failed = |reason: String| Error::Database {
             action: "reading",
             model: model.to_owned(),
-            reason,
+            cause: DatabaseCause::Stream(reason),
         };
         while !self.ended && batch.byte_len() < BATCH_BYTES && batch.cell_count() < BATCH_CELLS {
             match self.stream.next().await {
                 Some(Ok(chunk)) => self.parser.feed(&chunk, batch).map_err(failed)?,
-                Some(Err(e)) => return Err(Error::database("reading", model, &e)),
+                Some(Err(e)) => return Err(Error::database("reading", model, e)),
                 None if !self.parser.complete() => {
                     return Err(failed(
                         "the COPY stream ended before its trailer".to_owned(),

@@ -101,7 +101,7 @@ impl PostgresSource {
         client
             .batch_execute("SET synchronize_seqscans = off")
             .await
-            .map_err(|e| Error::database("opening a snapshot for", "(all)", &e))?;
+            .map_err(|e| Error::database("opening a snapshot for", "(all)", e))?;
         begin(&client).await?;
         // Exported first thing: the snapshot is the one every later query of the source sees.
         let snapshot = match options.jobs {
@@ -117,7 +117,7 @@ impl PostgresSource {
         let current_database: String = client
             .query_one("SELECT current_database()::text", &[])
             .await
-            .map_err(|e| Error::database("reading the name of", "(database)", &e))?
+            .map_err(|e| Error::database("reading the name of", "(database)", e))?
             .get(0);
         if catalog.tables.is_empty() {
             return Err(CatalogError::NoTables {
@@ -293,7 +293,7 @@ async fn begin(client: &Client) -> Result<()> {
     client
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .await
-        .map_err(|e| Error::database("opening a snapshot for", "(all)", &e))
+        .map_err(|e| Error::database("opening a snapshot for", "(all)", e))
 }
 
 /// Exports the transaction's snapshot for the workers; `None`, with a log line saying why, where
@@ -309,7 +309,7 @@ async fn export_snapshot(client: &Client) -> Result<Option<String>> {
             client
                 .batch_execute("ROLLBACK")
                 .await
-                .map_err(|e| Error::database("opening a snapshot for", "(all)", &e))?;
+                .map_err(|e| Error::database("opening a snapshot for", "(all)", e))?;
             begin(client).await?;
             Ok(None)
         }
@@ -339,7 +339,7 @@ async fn parallel_reading(
             names.join(", ")
         ))
         .await
-        .map_err(|e| Error::database("locking the tables of", "(all)", &e))?;
+        .map_err(|e| Error::database("locking the tables of", "(all)", e))?;
     let pages: Vec<i64> = client
         .query(
             "SELECT pg_relation_size(name::regclass) / current_setting('block_size')::bigint \
@@ -347,7 +347,7 @@ async fn parallel_reading(
             &[&names],
         )
         .await
-        .map_err(|e| Error::database("reading the size of", "(all)", &e))?
+        .map_err(|e| Error::database("reading the size of", "(all)", e))?
         .iter()
         .map(|row| row.get(0))
         .collect();
@@ -409,7 +409,7 @@ impl Source for PostgresSource {
             self.client
                 .batch_execute("COMMIT")
                 .await
-                .map_err(|e| Error::database("closing the snapshot of", "(all)", &e))?;
+                .map_err(|e| Error::database("closing the snapshot of", "(all)", e))?;
         }
         Ok(event)
     }
@@ -432,7 +432,7 @@ async fn server_zone(client: &tokio_postgres::Client) -> Result<Option<Tz>> {
             &[],
         )
         .await
-        .map_err(|e| Error::database("reading the time zone of", "(database)", &e))?
+        .map_err(|e| Error::database("reading the time zone of", "(database)", e))?
         .get(0);
     Ok(zone_named(&name))
 }

@@ -22,7 +22,7 @@ use tokio_postgres::Client;
 use tracing::debug;
 
 use super::copy::{batch_for, worth_keeping, CopyReader, Pages};
-use crate::error::{Error, Result};
+use crate::error::{DatabaseCause, Error, Result};
 use crate::pg::sql::quote_literal;
 use crate::pg::ConnectionSettings;
 use crate::record::{Batch, TableSchema};
@@ -73,7 +73,7 @@ impl Workers {
                 client
                     .batch_execute(statement)
                     .await
-                    .map_err(|e| Error::database("importing the snapshot for", "(all)", &e))?;
+                    .map_err(|e| Error::database("importing the snapshot for", "(all)", e))?;
             }
             Ok::<_, Error>(client)
         });
@@ -146,8 +146,9 @@ impl Pieces {
                     return Err(Error::Database {
                         action: "reading",
                         model: piece.model.clone(),
-                        reason: "its worker connection stopped before the end of the rows"
-                            .to_owned(),
+                        cause: DatabaseCause::Stream(
+                            "its worker connection stopped before the end of the rows".to_owned(),
+                        ),
                     })
                 }
             }
@@ -213,7 +214,7 @@ async fn read(
                     model: schema.model.clone(),
                 }
             } else {
-                Error::database("locking", &schema.model, &e)
+                Error::database("locking", &schema.model, e)
             }
         })?;
     }
