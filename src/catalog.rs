@@ -114,6 +114,19 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Every table's schema-qualified, quoted name, in catalog order.
+    pub fn qualified_names(&self) -> Vec<String> {
+        self.tables.iter().map(|t| t.qualified_name()).collect()
+    }
+
+    /// The qualified names of the tables at `indexes`.
+    pub fn qualified_names_of(&self, indexes: &[usize]) -> Vec<String> {
+        indexes
+            .iter()
+            .map(|&i| self.tables[i].qualified_name())
+            .collect()
+    }
+
     /// Reads the tables of `schemas` and names them.
     pub async fn load(
         client: &impl GenericClient,

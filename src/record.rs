@@ -160,6 +160,17 @@ pub struct Column {
 }
 
 impl Column {
+    /// How a query selects this column for binary COPY: as it is where its cells hold the binary
+    /// form, else cast to `text` (`text[]` for arrays) ([`Column::binary`]).
+    pub fn select_expression(&self) -> String {
+        let name = crate::pg::sql::quote_ident(&self.name);
+        match (self.binary, self.array) {
+            (true, _) => name,
+            (false, false) => format!("{name}::text"),
+            (false, true) => format!("{name}::text[]"),
+        }
+    }
+
     /// A nullable column of `repr` without a default, a generation rule or a length limit, its
     /// cells in the binary form where `repr` has one: the usual column, for schemas built by hand
     /// (tests, benchmarks).

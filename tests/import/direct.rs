@@ -18,26 +18,19 @@ const META: &str =
 /// Every constraint and index of the public schema as defined, with comments: a direct copy
 /// drops and adds back keys, which must come back exactly so.
 async fn definitions(db: &TestDb) -> Vec<String> {
-    db.connect()
-        .await
-        .query(
-            "SELECT concat_ws(' | ', conrelid::regclass::text, conname::text, \
-               pg_get_constraintdef(oid), convalidated::text, \
-               obj_description(oid, 'pg_constraint')) \
-             FROM pg_constraint WHERE connamespace = 'public'::regnamespace \
-             UNION ALL \
-             SELECT concat_ws(' | ', indexrelid::regclass::text, pg_get_indexdef(indexrelid), \
-               obj_description(indexrelid, 'pg_class')) \
-             FROM pg_index WHERE indrelid IN \
-               (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace) \
-             ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect()
+    db.texts(
+        "SELECT concat_ws(' | ', conrelid::regclass::text, conname::text, \
+           pg_get_constraintdef(oid), convalidated::text, \
+           obj_description(oid, 'pg_constraint')) \
+         FROM pg_constraint WHERE connamespace = 'public'::regnamespace \
+         UNION ALL \
+         SELECT concat_ws(' | ', indexrelid::regclass::text, pg_get_indexdef(indexrelid), \
+           obj_description(indexrelid, 'pg_class')) \
+         FROM pg_index WHERE indrelid IN \
+           (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace) \
+         ORDER BY 1",
+    )
+    .await
 }
 
 /// A tag record whose name's length varies with `i` (rows of many sizes, over many pages).

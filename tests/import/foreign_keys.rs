@@ -10,20 +10,13 @@ const SET_BASED: &str = "foreign keys are checked once each";
 /// Every foreign key of the database as it is defined: table, name, definition (actions,
 /// deferral), validation and comment.
 async fn foreign_keys(db: &TestDb) -> Vec<String> {
-    db.connect()
-        .await
-        .query(
-            "SELECT concat_ws(' | ', conrelid::regclass::text, conname::text, \
-             pg_get_constraintdef(oid), convalidated::text, condeferrable::text, \
-             condeferred::text, obj_description(oid, 'pg_constraint')) \
-             FROM pg_constraint WHERE contype = 'f' ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect()
+    db.texts(
+        "SELECT concat_ws(' | ', conrelid::regclass::text, conname::text, \
+         pg_get_constraintdef(oid), convalidated::text, condeferrable::text, \
+         condeferred::text, obj_description(oid, 'pg_constraint')) \
+         FROM pg_constraint WHERE contype = 'f' ORDER BY 1",
+    )
+    .await
 }
 
 #[tokio::test]

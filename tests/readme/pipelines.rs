@@ -29,14 +29,7 @@ fn assert_success(output: &Output, what: &str) {
 }
 
 async fn emails(db: &TestDb) -> Vec<String> {
-    db.connect()
-        .await
-        .query("SELECT email FROM users ORDER BY id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect()
+    db.texts("SELECT email FROM users ORDER BY id").await
 }
 
 #[tokio::test]

@@ -37,6 +37,18 @@ impl TestDb {
             .await
             .expect("connect to test database")
     }
+
+    /// The first column of every row `sql` returns, as text.
+    pub async fn texts(&self, sql: &str) -> Vec<String> {
+        self.connect()
+            .await
+            .query(sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    }
 }
 
 /// URL of the server's maintenance database.

@@ -82,10 +82,7 @@ impl PostgresSink {
         if set.is_empty() {
             return Ok(());
         }
-        let names: Vec<String> = set
-            .iter()
-            .map(|&i| self.catalog.tables[i].qualified_name())
-            .collect();
+        let names = self.catalog.qualified_names_of(&set);
         // The keys that the direct copies dropped count as much as those in place.
         let (dropped, emptied): (&[DroppedKey], Vec<usize>) = match self.direct.state() {
             Some(state) => (&state.keys, state.emptied.iter().map(|e| e.0).collect()),
@@ -97,10 +94,7 @@ impl PostgresSink {
         if set.is_empty() {
             return Ok(());
         }
-        let names: Vec<String> = set
-            .iter()
-            .map(|&i| self.catalog.tables[i].qualified_name())
-            .collect();
+        let names = self.catalog.qualified_names_of(&set);
         let deleted = match self.truncate(&names).await? {
             Some(counts) => counts,
             None => self.delete(&set).await?,
@@ -353,10 +347,7 @@ impl PostgresSink {
     /// The foreign keys whose table and referenced table are both in `set`, when the role may
     /// drop every one and add it back (owns its table, may reference its parent); else `None`.
     async fn keys_within(&self, set: &[usize]) -> Result<Option<Vec<DroppedKey>>> {
-        let names: Vec<String> = set
-            .iter()
-            .map(|&i| self.catalog.tables[i].qualified_name())
-            .collect();
+        let names = self.catalog.qualified_names_of(&set);
         let mut keys = Vec::new();
         for &index in set {
             let table = &self.catalog.tables[index];

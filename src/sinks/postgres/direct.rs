@@ -99,12 +99,7 @@ impl PostgresSink {
             return Ok(());
         }
         let clean = self.options.mode == ImportMode::Clean;
-        let names: Vec<String> = self
-            .catalog
-            .tables
-            .iter()
-            .map(|t| t.qualified_name())
-            .collect();
+        let names = self.catalog.qualified_names();
         let eligible: bool = self
             .client
             .query_one(
@@ -183,12 +178,7 @@ impl PostgresSink {
             .filter(|&(i, _)| i != index && !self.staged.iter().any(|s| s.table == i))
             .map(|(_, t)| t.qualified_name())
             .collect();
-        let names: Vec<String> = self
-            .catalog
-            .tables
-            .iter()
-            .map(|t| t.qualified_name())
-            .collect();
+        let names = self.catalog.qualified_names();
         // Each key into or of the table: may it go, and the catalog index of its table.
         let rows = self
             .client

@@ -227,12 +227,7 @@ impl PostgresSink {
         };
         if sink.options.mode == ImportMode::Clean {
             // Before a single row is read: a refusal costs nothing.
-            let names: Vec<String> = sink
-                .catalog
-                .tables
-                .iter()
-                .map(|t| t.qualified_name())
-                .collect();
+            let names = sink.catalog.qualified_names();
             sink.refuse_outside_references(&names, &[]).await?;
         }
         Ok(sink)

@@ -8,7 +8,7 @@ use tokio_postgres::{Client, CopyOutStream};
 
 use crate::error::{DatabaseCause, Error, Result};
 use crate::pg::sql::quote_ident;
-use crate::record::{Batch, TableSchema};
+use crate::record::{Batch, Column, TableSchema};
 
 /// A batch is handed on once it holds this many bytes of cells…
 pub(super) const BATCH_BYTES: usize = 1 << 20;
@@ -39,14 +39,7 @@ pub fn copy_sql(
     let columns: Vec<String> = table
         .columns
         .iter()
-        .map(|c| {
-            let name = quote_ident(&c.name);
-            match (c.binary, c.array) {
-                (true, _) => name,
-                (false, false) => format!("{name}::text"),
-                (false, true) => format!("{name}::text[]"),
-            }
-        })
+        .map(Column::select_expression)
         .collect();
     let only = if table.partitioned { "" } else { "ONLY " };
     let mut sql = format!(

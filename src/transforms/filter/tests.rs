@@ -428,14 +428,7 @@ async fn sql_and_memory_agree_on_postgres() {
     let select: Vec<String> = table
         .columns
         .iter()
-        .map(|c: &Column| {
-            let name = quote_ident(&c.name);
-            match (c.binary, c.array) {
-                (true, _) => name,
-                (false, false) => format!("{name}::text"),
-                (false, true) => format!("{name}::text[]"),
-            }
-        })
+        .map(Column::select_expression)
         .collect();
     let rows = client
         .query(
