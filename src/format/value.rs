@@ -5,6 +5,7 @@
 
 use super::json::{write_f32, write_f64, write_str};
 use super::{FormatError, Layout};
+use crate::pg::sql::write_array_literal;
 use crate::record::Repr;
 use chrono_tz::Tz;
 
@@ -401,54 +402,22 @@ fn write_bounded_array(
     zone: Option<Tz>,
 ) -> Result<(), FormatError> {
     let mut literal = Vec::new();
-    for (len, lower) in reader.dims.iter().zip(&reader.lower) {
-        let upper = i64::from(*lower) + *len as i64 - 1;
-        literal.extend_from_slice(format!("[{lower}:{upper}]").as_bytes());
-    }
-    literal.push(b'=');
-    let mut element_json = Vec::new();
     let dims = reader.dims.clone();
-    // Odometer over the dimensions: open braces where an index restarts, close where it ends.
-    let total: usize = dims.iter().product();
-    let mut index = vec![0usize; dims.len()];
-    for n in 0..total {
-        let opening = index.iter().rev().take_while(|&&i| i == 0).count();
-        if n > 0 {
-            literal.push(b',');
+    let lower = reader.lower.clone();
+    write_array_literal(&mut literal, &dims, &lower, true, |text| {
+        let Some(element) = reader.next_element()? else {
+            return Ok(false);
+        };
+        write_scalar(text, repr, element, (Layout::Compact, zone), 0)?;
+        // A JSON string element's text is the string itself, unescaped.
+        if !repr.is_json() && text.first() == Some(&b'"') {
+            let string = serde_json::from_slice::<String>(text)
+                .map_err(|e| FormatError::BadJson(e.to_string()))?;
+            text.clear();
+            text.extend_from_slice(string.as_bytes());
         }
-        literal.extend(std::iter::repeat_n(b'{', opening.min(dims.len())));
-        match reader.next_element()? {
-            None => literal.extend_from_slice(b"NULL"),
-            Some(element) => {
-                element_json.clear();
-                write_scalar(&mut element_json, repr, element, (Layout::Compact, zone), 0)?;
-                let text = if !repr.is_json() && element_json.first() == Some(&b'"') {
-                    serde_json::from_slice::<String>(&element_json)
-                        .map_err(|e| FormatError::BadJson(e.to_string()))?
-                        .into_bytes()
-                } else {
-                    element_json.clone()
-                };
-                literal.push(b'"');
-                for &byte in &text {
-                    if byte == b'"' || byte == b'\\' {
-                        literal.push(b'\\');
-                    }
-                    literal.push(byte);
-                }
-                literal.push(b'"');
-            }
-        }
-        // Advance, closing every dimension that ends here.
-        for dim in (0..dims.len()).rev() {
-            index[dim] += 1;
-            if index[dim] < dims[dim] {
-                break;
-            }
-            index[dim] = 0;
-            literal.push(b'}');
-        }
-    }
+        Ok(true)
+    })?;
     write_str(out, &literal);
     Ok(())
 }

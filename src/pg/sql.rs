@@ -53,9 +53,108 @@ pub fn copy_text_escape(out: &mut BytesMut, text: &[u8]) {
     out.put_slice(&text[start..]);
 }
 
+/// Appends PostgreSQL's array literal for an array of `dims` (lengths) and `lower` bounds:
+/// `{{"a",NULL},…}`, prefixed with `[l:u]=` per dimension when `bounds` is true. The elements
+/// come in row-major order from `next`, which writes an element's text into the buffer it is
+/// given and returns true, or returns false for NULL; each text is quoted with `"` and `\`
+/// escaped, so no element needs to be inspected. An array without elements is `{}`.
+pub fn write_array_literal<E>(
+    out: &mut Vec<u8>,
+    dims: &[usize],
+    lower: &[i32],
+    bounds: bool,
+    mut next: impl FnMut(&mut Vec<u8>) -> Result<bool, E>,
+) -> Result<(), E> {
+    let total: usize = dims.iter().product();
+    if dims.is_empty() || total == 0 {
+        out.extend_from_slice(b"{}");
+        return Ok(());
+    }
+    if bounds {
+        let mut ints = itoa::Buffer::new();
+        for (len, lower) in dims.iter().zip(lower) {
+            out.push(b'[');
+            out.extend_from_slice(ints.format(*lower).as_bytes());
+            out.push(b':');
+            let upper = i64::from(*lower) + *len as i64 - 1;
+            out.extend_from_slice(ints.format(upper).as_bytes());
+            out.push(b']');
+        }
+        out.push(b'=');
+    }
+    let mut element = Vec::new();
+    // Odometer over the dimensions: open braces where an index restarts, close where it ends.
+    let mut index = vec![0usize; dims.len()];
+    for n in 0..total {
+        if n > 0 {
+            out.push(b',');
+        }
+        let opening = index.iter().rev().take_while(|&&i| i == 0).count();
+        out.extend(std::iter::repeat_n(b'{', opening));
+        element.clear();
+        if next(&mut element)? {
+            out.reserve(element.len() + 2);
+            out.push(b'"');
+            for &byte in &element {
+                if byte == b'"' || byte == b'\\' {
+                    out.push(b'\\');
+                }
+                out.push(byte);
+            }
+            out.push(b'"');
+        } else {
+            out.extend_from_slice(b"NULL");
+        }
+        for dim in (0..dims.len()).rev() {
+            index[dim] += 1;
+            if index[dim] < dims[dim] {
+                break;
+            }
+            index[dim] = 0;
+            out.push(b'}');
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn array_literals_quote_every_element_and_close_every_dimension() {
+        let literal = |dims: &[usize], lower: &[i32], bounds: bool, items: &[Option<&str>]| {
+            let mut items = items.iter();
+            let mut out = Vec::new();
+            write_array_literal::<()>(&mut out, dims, lower, bounds, |buf| {
+                Ok(match items.next().unwrap() {
+                    Some(text) => {
+                        buf.extend_from_slice(text.as_bytes());
+                        true
+                    }
+                    None => false,
+                })
+            })
+            .unwrap();
+            assert!(items.next().is_none(), "every element taken");
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(literal(&[], &[], false, &[]), "{}");
+        assert_eq!(literal(&[0], &[1], true, &[]), "{}");
+        assert_eq!(
+            literal(&[2], &[1], false, &[Some("a\"b"), None]),
+            r#"{"a\"b",NULL}"#
+        );
+        assert_eq!(
+            literal(
+                &[2, 2],
+                &[0, 1],
+                true,
+                &[Some("1"), Some("\\"), None, Some("")]
+            ),
+            r#"[0:1][1:2]={{"1","\\"},{NULL,""}}"#
+        );
+    }
 
     #[test]
     fn identifiers_are_quoted() {

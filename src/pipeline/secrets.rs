@@ -186,6 +186,8 @@ mod tests {
                 SourceConfig::ExportFile(_) => "source export_file",
             });
             for transform in &file.config.transforms {
+                // Spelled out rather than `kind()`: a new configuration type stops this test
+                // from compiling until the pipeline text above uses it.
                 seen.insert(match transform.get_ref() {
                     TransformConfig::Email(_) => "email",
                     TransformConfig::Password(_) => "password",

@@ -347,7 +347,7 @@ impl PostgresSink {
     /// The foreign keys whose table and referenced table are both in `set`, when the role may
     /// drop every one and add it back (owns its table, may reference its parent); else `None`.
     async fn keys_within(&self, set: &[usize]) -> Result<Option<Vec<DroppedKey>>> {
-        let names = self.catalog.qualified_names_of(&set);
+        let names = self.catalog.qualified_names_of(set);
         let mut keys = Vec::new();
         for &index in set {
             let table = &self.catalog.tables[index];

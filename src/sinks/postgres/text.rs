@@ -26,6 +26,7 @@ use crate::format::value::{
     write_date_text, write_integral, write_time, write_timestamp_text, write_timetz_text,
     ArrayReader,
 };
+use crate::pg::sql::write_array_literal;
 use crate::record::{Column, Repr};
 
 /// Whether cells of the source column `from` are written with [`write_text`] for the target
@@ -123,58 +124,14 @@ fn write_non_finite(out: &mut Vec<u8>, value: f64) -> bool {
 fn write_array(out: &mut Vec<u8>, repr: Repr, cell: &[u8]) -> Result<(), String> {
     let mut reader = ArrayReader::new(cell).map_err(|e| e.to_string())?;
     let dims = std::mem::take(&mut reader.dims);
-    let total: usize = dims.iter().product();
-    if dims.is_empty() || total == 0 {
-        out.extend_from_slice(b"{}");
-        return Ok(());
-    }
-    if reader.lower.iter().any(|&lower| lower != 1) {
-        let mut ints = itoa::Buffer::new();
-        for (len, lower) in dims.iter().zip(&reader.lower) {
-            out.push(b'[');
-            out.extend_from_slice(ints.format(*lower).as_bytes());
-            out.push(b':');
-            let upper = i64::from(*lower) + *len as i64 - 1;
-            out.extend_from_slice(ints.format(upper).as_bytes());
-            out.push(b']');
-        }
-        out.push(b'=');
-    }
-    let mut element = Vec::new();
-    // Odometer over the dimensions: open braces where an index restarts, close where it ends.
-    let mut index = vec![0usize; dims.len()];
-    for n in 0..total {
-        if n > 0 {
-            out.push(b',');
-        }
-        let opening = index.iter().rev().take_while(|&&i| i == 0).count();
-        out.extend(std::iter::repeat_n(b'{', opening));
+    let bounds = reader.lower.iter().any(|&lower| lower != 1);
+    let lower = reader.lower.clone();
+    write_array_literal(out, &dims, &lower, bounds, |element| {
         match reader.next_element().map_err(|e| e.to_string())? {
-            None => out.extend_from_slice(b"NULL"),
-            Some(bytes) => {
-                element.clear();
-                write_scalar(&mut element, repr, bytes)?;
-                out.reserve(element.len() + 2);
-                out.push(b'"');
-                for &byte in &element {
-                    if byte == b'"' || byte == b'\\' {
-                        out.push(b'\\');
-                    }
-                    out.push(byte);
-                }
-                out.push(b'"');
-            }
+            None => Ok(false),
+            Some(bytes) => write_scalar(element, repr, bytes).map(|()| true),
         }
-        for dim in (0..dims.len()).rev() {
-            index[dim] += 1;
-            if index[dim] < dims[dim] {
-                break;
-            }
-            index[dim] = 0;
-            out.push(b'}');
-        }
-    }
-    Ok(())
+    })
 }
 
 #[cfg(test)]
