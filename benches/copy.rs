@@ -332,6 +332,13 @@ fn run() -> Result<(), Box<dyn Error>> {
         &mut |case, run| check_and_drop(&target, case, run, expected),
     )?;
     report(&config, total_rows, &cases, &runs)?;
+    support::charts::rss_chart(
+        "copy",
+        config.rows,
+        "a PostgreSQL → PostgreSQL copy",
+        &runs,
+        &[RUN_PLAIN, RUN_SANITIZED],
+    )?;
     drop(cases);
     work.close()?;
     drop(pg);

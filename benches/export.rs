@@ -42,8 +42,8 @@ use cityforge_data::demo::local_pg::LocalPg;
 use cityforge_data::demo::sample;
 
 use support::{
-    cell, first_line, hold, own_peak_rss_mib, prepare, print_header, rounds, rss_growth, verdict,
-    Case, Config, Stage, Summary, Target, DB, OUT, RSS_LIMIT_MIB,
+    cell, charts, first_line, hold, own_peak_rss_mib, prepare, print_header, rounds, rss_growth,
+    verdict, Case, Config, Run, Stage, Summary, Target, DB, OUT, RSS_LIMIT_MIB,
 };
 
 /// Default export / `pg_dump --data-only`, wall time (the limits follow).
@@ -401,6 +401,63 @@ fn report(
     )
 }
 
+/// Resident memory over the export, the gzip export and the sanitizing pipeline, and throughput
+/// by `--jobs` against pg_dump's, as SVG charts ([`support::charts`]).
+fn draw_charts(
+    size: u64,
+    total_rows: u64,
+    runs: &BTreeMap<&str, Vec<Run>>,
+    summaries: &BTreeMap<&str, Summary>,
+) -> Result<(), Box<dyn Error>> {
+    charts::rss_chart(
+        "export",
+        size,
+        "an export",
+        runs,
+        &[EXPORT, EXPORT_GZIP, RUN_SANITIZED, EXPORT_JOBS_4],
+    )?;
+    let rate = |name: &str| {
+        summaries
+            .get(name)
+            .map(|s| total_rows as f64 / s.wall / 1000.0)
+    };
+    let mut lines = Vec::new();
+    for (label, names) in [
+        ("export", [EXPORT, EXPORT_JOBS_2, EXPORT_JOBS_4]),
+        (
+            "export gzip",
+            [EXPORT_GZIP, EXPORT_GZIP_JOBS_2, EXPORT_GZIP_JOBS_4],
+        ),
+    ] {
+        let points: Vec<(u32, f64)> = [1, 2, 4]
+            .into_iter()
+            .zip(names)
+            .filter_map(|(jobs, name)| Some((jobs, rate(name)?)))
+            .collect();
+        if points.len() > 1 {
+            lines.push((label.to_owned(), points));
+        }
+    }
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let references: Vec<(String, f64)> = [PG_DUMP, PG_DUMP_GZIP]
+        .into_iter()
+        .filter_map(|name| Some((name.to_owned(), rate(name)?)))
+        .collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let label = charts::size_label(size);
+    let path = charts::dir().join(format!("export-jobs-{label}.svg"));
+    charts::throughput_by_jobs(
+        &path,
+        &format!("Export throughput by connections, {label} rows, {cores} cores"),
+        &lines,
+        &references,
+    )?;
+    println!("chart: {}", path.display());
+    Ok(())
+}
+
 /// The whole benchmark; the cluster and the work folder are dropped (stopped, deleted) on return.
 fn run() -> Result<(), Box<dyn Error>> {
     let config = Config::from_env()?;
@@ -445,6 +502,7 @@ fn run() -> Result<(), Box<dyn Error>> {
         .map(|(name, runs)| (*name, Summary::of(runs)))
         .collect();
     report(&config, total_rows, &cases, &summaries)?;
+    draw_charts(config.rows, total_rows, &runs, &summaries)?;
     drop(cases);
     work.close()?;
     drop(pg);

@@ -632,6 +632,7 @@ fn run() -> Result<(), Box<dyn Error>> {
         .map(|(name, runs)| (*name, Summary::of(runs)))
         .collect();
     report(&config, total_rows, &cases, &summaries)?;
+    support::charts::rss_chart("import", config.rows, "an import", &runs, &[IMPORT, MERGE])?;
     if std::env::var("BENCH_PHASES").map_or(true, |v| v != "0") {
         phase_run(&target, &cases, total_rows)?;
     }

@@ -11,6 +11,9 @@
 //! own few MiB. Call [`trampoline`] first in `main`.
 #![allow(dead_code)]
 
+pub mod charts;
+pub mod memory;
+
 use std::collections::BTreeMap;
 use std::error::Error;
 use std::ffi::OsString;
@@ -169,6 +172,8 @@ pub struct Run {
     /// How long the server's backends went on after the last program had exited (not part of
     /// the wall time).
     pub backend_exit: Duration,
+    /// Resident memory over the run, per stage ([`memory`]).
+    pub rss_series: Vec<Vec<memory::Sample>>,
 }
 
 impl Run {
@@ -453,6 +458,9 @@ impl Target<'_> {
                 return Err(format!("{}: bad usage report", stage.program.display()).into());
             };
             run.rss_kib.push(maxrss_kib);
+            let series_path = memory::series_path(&usage_path);
+            run.rss_series.push(memory::read(&series_path));
+            let _ = fs::remove_file(&series_path);
             run.cpu += Duration::from_micros(user_us + system_us);
             if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) && run.failure.is_none()
             {
@@ -528,8 +536,9 @@ pub fn wait_with_rusage(child: Child) -> io::Result<(libc::c_int, libc::rusage)>
 }
 
 /// When the bench binary runs as the trampoline ([`TRAMPOLINE_ENV`] set): runs the program named
-/// by the arguments, reaps it with `wait4`, writes `maxrss_kib user_us system_us` of the program
-/// to the file named by the variable and exits as the program did. Otherwise returns `None`.
+/// by the arguments, samples its resident memory while it runs ([`memory`]), reaps it with
+/// `wait4`, writes `maxrss_kib user_us system_us` of the program to the file named by the
+/// variable (and the memory series beside it) and exits as the program did. Otherwise returns `None`.
 pub fn trampoline() -> Option<ExitCode> {
     let report = std::env::var_os(TRAMPOLINE_ENV)?;
     let mut args = std::env::args_os().skip(1);
@@ -548,6 +557,7 @@ pub fn trampoline() -> Option<ExitCode> {
             return Some(ExitCode::from(127));
         }
     };
+    let sampler = memory::Sampler::start(child.id());
     let (status, usage) = match wait_with_rusage(child) {
         Ok(reaped) => reaped,
         Err(e) => {
@@ -555,6 +565,11 @@ pub fn trampoline() -> Option<ExitCode> {
             return Some(ExitCode::from(127));
         }
     };
+    let series = sampler.finish();
+    if let Err(e) = memory::write(&memory::series_path(Path::new(&report)), &series) {
+        eprintln!("trampoline: the memory series: {e}");
+        return Some(ExitCode::from(127));
+    }
     let micros = |tv: libc::timeval| tv.tv_sec.max(0) as u64 * 1_000_000 + tv.tv_usec.max(0) as u64;
     let text = format!(
         "{} {} {}\n",
