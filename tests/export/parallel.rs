@@ -16,12 +16,18 @@ use crate::support::{admin, cli, count, fresh_db, sample_db, TestDb};
 use crate::{read_document, without_timestamp};
 
 /// Exports `db` (schemas `public` and, when there, `other`) with `jobs` connections and pieces of
-/// `piece_pages` pages to `file`; returns the document without its timestamp.
-async fn exported(db: &TestDb, schemas: &[&str], jobs: usize, file: &std::path::Path) -> String {
+/// two pages (or key ranges, sorted) to `file`; returns the document without its timestamp.
+async fn exported(
+    db: &TestDb,
+    schemas: &[&str],
+    (jobs, sort): (usize, bool),
+    file: &std::path::Path,
+) -> String {
     let source = PostgresSourceConfig {
         url: Some(db.url.clone().into()),
         schemas: schemas.iter().map(|s| s.to_string()).collect(),
         jobs: Some(jobs),
+        sort,
         // Two pages a piece: every table of more than three pages is cut into ranges.
         piece_pages: Some(2),
         ..Default::default()
@@ -63,13 +69,24 @@ async fn the_document_is_the_same_for_any_number_of_connections() {
         (&sample, &["public"][..]),
         (&types, &["public", "other"][..]),
     ] {
-        for name in ["plain.json", "packed.json.gz", "packed.json.zst"] {
-            let one = exported(db, schemas, 1, &dir.path().join(format!("1-{name}"))).await;
+        for (name, sort) in [
+            ("plain.json", false),
+            ("packed.json.gz", false),
+            ("packed.json.zst", false),
+            ("sorted.json", true),
+        ] {
+            let one = exported(
+                db,
+                schemas,
+                (1, sort),
+                &dir.path().join(format!("1-{name}")),
+            )
+            .await;
             for jobs in [2, 4] {
                 let many = exported(
                     db,
                     schemas,
-                    jobs,
+                    (jobs, sort),
                     &dir.path().join(format!("{jobs}-{name}")),
                 )
                 .await;
@@ -115,6 +132,37 @@ async fn big_tables_are_cut_into_pieces_read_by_every_worker() {
         }
     }
     assert_eq!(rows as i64, count(&db.connect().await, "everything").await);
+    // Sorted, the same table is cut into ranges of its key, read in key order.
+    let mut sorted = PostgresSource::open(
+        &settings,
+        PostgresSourceOptions {
+            include: Some(vec!["everything".into()]),
+            jobs: 3,
+            piece_pages: 2,
+            sort: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(sorted.connections(), 3, "key ranges for three workers");
+    let mut ids = Vec::new();
+    while let Some(event) = sorted.next().await.unwrap() {
+        if let Event::Rows(batch) = event {
+            for row in 0..batch.rows() {
+                let cell = batch.cell(row, 0).expect("an id");
+                ids.push(i32::from_be_bytes(cell.try_into().unwrap()));
+            }
+            sorted.recycle(batch);
+        }
+    }
+    let want: Vec<i32> = db
+        .texts("SELECT e.id::text FROM everything e ORDER BY e.id")
+        .await
+        .iter()
+        .map(|id| id.parse().unwrap())
+        .collect();
+    assert_eq!(ids, want, "every key once, in key order");
     // Small tables are not cut: no more workers than pieces.
     let small = PostgresSource::open(
         &db.settings(),

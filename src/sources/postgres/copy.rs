@@ -28,13 +28,33 @@ pub struct Pages {
     pub end: Option<u64>,
 }
 
+/// A range of a single-column primary key, read by one COPY of a sorted parallel export: keys from
+/// `from` (inclusive) up to `to` (exclusive), each an SQL expression of the key's type, `None`
+/// for an open end. Ranges in ascending order, each sorted, read the rows in key order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Keys {
+    /// The first key, or `None` from the smallest.
+    pub from: Option<String>,
+    /// The key after the last, or `None` to the largest.
+    pub to: Option<String>,
+}
+
+/// The part of a table one COPY of a parallel export reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Slice {
+    /// A range of pages: the table's physical order, without `--sort`.
+    Pages(Pages),
+    /// A range of primary-key values: key order, under `--sort`.
+    Keys(Keys),
+}
+
 /// The `COPY … TO STDOUT` statement that reads a table (rows meeting every condition; only the
-/// rows on `pages` when given).
+/// rows of `slice` when given).
 pub fn copy_sql(
     table: &TableSchema,
     sort: bool,
     conditions: &[String],
-    pages: Option<Pages>,
+    slice: Option<&Slice>,
 ) -> String {
     let columns: Vec<String> = table
         .columns
@@ -48,12 +68,26 @@ pub fn copy_sql(
         table.qualified_name()
     );
     let mut all: Vec<String> = conditions.iter().map(|c| format!("({c})")).collect();
-    if let Some(pages) = pages {
-        // A TID range scan (PostgreSQL 14 and later) reads just these pages, in page order.
-        all.push(format!("ctid >= '({},0)'::tid", pages.first));
-        if let Some(end) = pages.end {
-            all.push(format!("ctid < '({end},0)'::tid"));
+    match slice {
+        Some(Slice::Pages(pages)) => {
+            // A TID range scan (PostgreSQL 14 and later) reads just these pages, in page order.
+            all.push(format!("ctid >= '({},0)'::tid", pages.first));
+            if let Some(end) = pages.end {
+                all.push(format!("ctid < '({end},0)'::tid"));
+            }
         }
+        Some(Slice::Keys(keys)) => {
+            if let [key] = table.primary_key[..] {
+                let key = quote_ident(&table.columns[key].name);
+                if let Some(from) = &keys.from {
+                    all.push(format!("{key} >= {from}"));
+                }
+                if let Some(to) = &keys.to {
+                    all.push(format!("{key} < {to}"));
+                }
+            }
+        }
+        None => {}
     }
     if !all.is_empty() {
         sql.push_str(" WHERE ");

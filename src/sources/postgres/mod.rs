@@ -20,12 +20,13 @@ use tracing::{debug, info, warn};
 use super::{Event, Extent, Source};
 use crate::catalog::{estimate_rows, Catalog, CatalogError, Naming};
 use crate::error::{Error, Result};
+use crate::pg::sql::quote_literal;
 use crate::pg::ConnectionSettings;
 use crate::record::{Batch, TableSchema};
 
 pub use self::config::{default_jobs, PostgresSourceConfig, MAX_JOBS};
 use self::copy::{batch_for, worth_keeping, CopyReader};
-pub use self::copy::{copy_sql, Pages};
+pub use self::copy::{copy_sql, Keys, Pages, Slice};
 pub use self::parallel::PIECE_PAGES;
 use self::parallel::{Job, Pieces, Workers};
 
@@ -78,7 +79,7 @@ enum Reading {
     /// (filters may still be added until then); the pieces of every table, in order.
     Ready {
         workers: Workers,
-        pieces: Vec<(usize, Option<Pages>)>,
+        pieces: Vec<(usize, Option<Slice>)>,
     },
     /// The workers reading.
     Parallel {
@@ -255,10 +256,10 @@ impl PostgresSource {
                 self.catalog.tables.iter().cloned().map(Arc::new).collect();
             let jobs = pieces
                 .into_iter()
-                .map(|(table, pages)| {
+                .map(|(table, slice)| {
                     let schema = schemas[table].clone();
                     let conditions = conditions(&self.filters, &schema.model);
-                    let sql = copy_sql(&schema, self.sort, conditions, pages);
+                    let sql = copy_sql(&schema, self.sort, conditions, slice.as_ref());
                     Job { table, schema, sql }
                 })
                 .collect();
@@ -355,20 +356,24 @@ async fn parallel_reading(
         0 => PIECE_PAGES,
         n => n,
     };
-    let pieces: Vec<(usize, Option<Pages>)> = catalog
-        .tables
-        .iter()
-        .zip(&pages)
-        .enumerate()
-        .flat_map(|(index, (table, &pages))| {
-            let pieces = if options.sort || table.partitioned {
-                vec![None]
+    let mut pieces: Vec<(usize, Option<Slice>)> = Vec::new();
+    for (index, (table, &pages)) in catalog.tables.iter().zip(&pages).enumerate() {
+        let pages = pages.max(0) as u64;
+        let slices = if table.partitioned {
+            vec![None]
+        } else if options.sort {
+            // Key order: ranges of the primary key, cut where its statistics say.
+            let count = if pages < 2 * piece_pages.max(1) {
+                1
             } else {
-                parallel::cut(pages.max(0) as u64, piece_pages)
+                pages.div_ceil(piece_pages.max(1))
             };
-            pieces.into_iter().map(move |p| (index, p))
-        })
-        .collect();
+            parallel::cut_keys(&key_bounds(client, table, count).await?, count)
+        } else {
+            parallel::cut(pages, piece_pages)
+        };
+        pieces.extend(slices.into_iter().map(|slice| (index, slice)));
+    }
     let count = options.jobs.min(pieces.len());
     match Workers::connect(settings, snapshot, count).await {
         Ok(workers) => {
@@ -387,6 +392,68 @@ async fn parallel_reading(
             Ok(None)
         }
     }
+}
+
+/// Ascending, distinct values of `table`'s primary key from its statistics histogram, as SQL
+/// literals of the key's type, to cut a sorted read into `count` ranges; empty (the table read
+/// whole) for a table too small to cut, a key of several columns, or a key of a collatable type
+/// (text sorts by collation, and the ranges must sort exactly as `ORDER BY` does).
+async fn key_bounds(client: &Client, table: &TableSchema, count: u64) -> Result<Vec<String>> {
+    let [key] = table.primary_key[..] else {
+        return Ok(Vec::new());
+    };
+    if count < 2 {
+        return Ok(Vec::new());
+    }
+    let column = &table.columns[key];
+    let type_name = &column.type_name;
+    // Sorted as the key's type (`x.b`), not as the text it is returned as: the ranges must
+    // ascend in the order `ORDER BY` gives, or they would overlap.
+    let sql = format!(
+        "SELECT x.b::text AS bound FROM (\
+           SELECT DISTINCT unnest(s.histogram_bounds::text::{type_name}[]) AS b \
+           FROM pg_stats s \
+           JOIN pg_attribute a ON a.attrelid = $1::text::regclass AND a.attname = s.attname \
+           JOIN pg_type t ON t.oid = a.atttypid \
+           WHERE s.schemaname = $2 AND s.tablename = $3 AND s.attname = $4 \
+             AND t.typcollation = 0 AND NOT s.inherited) x \
+         ORDER BY x.b"
+    );
+    // In a savepoint: statistics that do not read back as the key's type (an exotic type) leave
+    // the table whole rather than failing the export.
+    let savepoint = |sql: &'static str| async move {
+        client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| Error::database("reading the key statistics of", &table.model, e))
+    };
+    savepoint("SAVEPOINT cf_key_bounds").await?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [
+        &table.qualified_name(),
+        &table.schema,
+        &table.table,
+        &column.name,
+    ];
+    let rows = match client.query(&sql, &params).await {
+        Ok(rows) => {
+            savepoint("RELEASE SAVEPOINT cf_key_bounds").await?;
+            rows
+        }
+        Err(error) => {
+            debug!(
+                model = %table.model,
+                error = %crate::text::error_chain(&error),
+                "No key ranges: the table is read whole."
+            );
+            savepoint("ROLLBACK TO SAVEPOINT cf_key_bounds; RELEASE SAVEPOINT cf_key_bounds")
+                .await?;
+            return Ok(Vec::new());
+        }
+    };
+    Ok(rows
+        .iter()
+        .map(|row| format!("{}::{type_name}", quote_literal(row.get::<_, &str>(0))))
+        .collect())
 }
 
 #[async_trait]

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 use tracing::debug;
 
-use super::copy::{batch_for, worth_keeping, CopyReader, Pages};
+use super::copy::{batch_for, worth_keeping, CopyReader, Keys, Pages, Slice};
 use crate::error::{DatabaseCause, Error, Result};
 use crate::pg::sql::quote_literal;
 use crate::pg::ConnectionSettings;
@@ -235,7 +235,7 @@ async fn read(
 
 /// The pieces of a table of `pages` pages: ranges of `piece_pages` when it has at least two
 /// pieces' worth, the last running to the end; else the whole table.
-pub(super) fn cut(pages: u64, piece_pages: u64) -> Vec<Option<Pages>> {
+pub(super) fn cut(pages: u64, piece_pages: u64) -> Vec<Option<Slice>> {
     let piece_pages = piece_pages.max(1);
     if pages < 2 * piece_pages {
         return vec![None];
@@ -243,12 +243,38 @@ pub(super) fn cut(pages: u64, piece_pages: u64) -> Vec<Option<Pages>> {
     let count = pages.div_ceil(piece_pages);
     (0..count)
         .map(|k| {
-            Some(Pages {
+            Some(Slice::Pages(Pages {
                 first: k * piece_pages,
                 end: (k + 1 < count).then_some((k + 1) * piece_pages),
-            })
+            }))
         })
         .collect()
+}
+
+/// Up to `count` pieces of a sorted table cut at keys taken evenly from `bounds` (the key's
+/// statistics histogram, ascending, distinct, as SQL expressions): `[-∞, b₁)`, `[b₁, b₂)`, …,
+/// `[bₖ, +∞)`, so every key falls in exactly one piece whatever the statistics say. Fewer than
+/// two bounds, or a `count` below two, leave the table whole.
+pub(super) fn cut_keys(bounds: &[String], count: u64) -> Vec<Option<Slice>> {
+    if bounds.len() < 2 || count < 2 {
+        return vec![None];
+    }
+    let last = bounds.len() - 1;
+    let mut splits: Vec<&String> = (1..count)
+        .map(|k| &bounds[(k as usize * last).div_ceil(count as usize).min(last)])
+        .collect();
+    splits.dedup();
+    let mut from = None;
+    let mut pieces = Vec::with_capacity(splits.len() + 1);
+    for split in splits {
+        pieces.push(Some(Slice::Keys(Keys {
+            from: from.take(),
+            to: Some(split.clone()),
+        })));
+        from = Some(split.clone());
+    }
+    pieces.push(Some(Slice::Keys(Keys { from, to: None })));
+    pieces
 }
 
 /// A lock whose holder cannot have panicked halfway (the data is a queue or a free list).
@@ -263,6 +289,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn key_pieces_are_contiguous_open_at_both_ends_and_ascending() {
+        for n in 0..40usize {
+            let bounds: Vec<String> = (0..n).map(|i| format!("{:03}", i * 10)).collect();
+            for count in 0..12u64 {
+                let pieces = cut_keys(&bounds, count);
+                if n < 2 || count < 2 {
+                    assert_eq!(pieces, vec![None], "{n} bounds, {count} pieces");
+                    continue;
+                }
+                assert!(pieces.len() as u64 <= count, "at most {count}: {pieces:?}");
+                assert!(pieces.len() >= 2, "{n} bounds, {count} pieces: {pieces:?}");
+                let mut expected_from: Option<String> = None;
+                for (i, piece) in pieces.iter().enumerate() {
+                    let Some(Slice::Keys(keys)) = piece else {
+                        panic!("a key range: {piece:?}")
+                    };
+                    assert_eq!(keys.from, expected_from, "contiguous");
+                    match &keys.to {
+                        Some(to) => {
+                            assert!(i + 1 < pieces.len(), "only the last is open");
+                            assert!(keys.from.as_ref().is_none_or(|from| from < to), "ascending");
+                            assert!(bounds.contains(to));
+                            expected_from = Some(to.clone());
+                        }
+                        None => assert_eq!(i + 1, pieces.len(), "the last runs to the end"),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn pieces_cover_every_page_once_in_order() {
         for pages in 0..50u64 {
             for piece_pages in 1..8u64 {
@@ -273,7 +331,9 @@ mod tests {
                 }
                 let mut next = 0;
                 for (i, piece) in pieces.iter().enumerate() {
-                    let piece = piece.expect("a range");
+                    let Some(Slice::Pages(piece)) = piece else {
+                        panic!("a range of pages: {piece:?}")
+                    };
                     assert_eq!(piece.first, next, "contiguous");
                     match piece.end {
                         Some(end) => {
