@@ -212,6 +212,7 @@ impl UniqueRewrite for Unusable {
 
 #[cfg(test)]
 mod tests {
+    use super::super::permutation::KeyedPermutation;
     use super::super::testing::*;
     use super::super::TransformConfig;
     use super::*;
@@ -273,6 +274,32 @@ mod tests {
             run(&password("unusable = true"), Some("a")),
             run(&password("unusable = true\nsecret = \"k\""), Some("a"))
         );
+    }
+
+    #[test]
+    fn unusable_hashes_of_a_unique_column_come_from_the_row_key() {
+        // password_hash made unique: `!`, the permuted id, keyed hex; distinct rows differ even
+        // with equal old hashes.
+        let mut table = users();
+        table.unique_keys.push(vec![4]);
+        let config = password("unusable = true\nsecret = \"k\"");
+        config.check(&table).unwrap();
+        let mut batch = user_rows(&[
+            &[(0, &1i32.to_be_bytes()), (4, b"same")],
+            &[(0, &2i32.to_be_bytes()), (4, b"same")],
+        ]);
+        config.build().unwrap().apply(&table, &mut batch).unwrap();
+        let token = KeyedPermutation::new(
+            &KeyedHash::new(b"k"),
+            &["password", "User", "password_hash"],
+        )
+        .hex(1);
+        let first = cell_string(&batch, 0, 4).unwrap();
+        assert!(
+            first.starts_with(&format!("!{token}")) && first.len() == 41,
+            "{first}"
+        );
+        assert_ne!(cell_string(&batch, 1, 4).unwrap(), first);
     }
 
     #[test]
