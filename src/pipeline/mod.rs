@@ -3,6 +3,7 @@
 //! and run by [`plan`].
 
 pub mod config;
+pub mod drift;
 pub mod plan;
 pub mod runner;
 pub mod secrets;

@@ -3,7 +3,9 @@
 //!
 //! Everything that can be found before data moves is: unknown models or columns, transforms on
 //! key columns or of the wrong type, filters on referenced models, unclassified columns under the
-//! strict policy, a `clean` sink without confirmation, a sink that cannot be opened.
+//! strict policy, a `clean` sink without confirmation, a sink that cannot be opened, and, from a
+//! PostgreSQL source into a PostgreSQL sink, a target whose schema differs from the source's
+//! (`drift.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -12,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use super::config::{Origin, PipelineError, PipelineFile, SinkConfig, SourceConfig};
+use super::drift;
 use super::runner::{run as run_pipeline, RunReport};
 use crate::catalog::{estimate_rows, Catalog, Naming};
 use crate::error::{Error, Result};
@@ -205,8 +208,46 @@ pub async fn check_connected(file: &PipelineFile, options: RunOptions) -> Result
     };
     let catalog = source.catalog().clone();
     errors.extend(catalog_errors(file, &catalog));
+    let source_database = config
+        .settings()
+        .map_or_else(|_| source.database().to_owned(), |s| s.database());
+    // Every PostgreSQL target against the source's schema, before any write.
+    for sink in &file.config.sinks {
+        let SinkConfig::Postgres(config) = sink.get_ref() else {
+            continue;
+        };
+        let problem = match config.target_catalog().await {
+            Ok(target) => drift_error(&catalog, &source_database, &target, config),
+            Err(error) => Some(format!(
+                "cannot read the target's catalog: {}",
+                crate::text::error_chain(&error)
+            )),
+        };
+        if let Some(problem) = problem {
+            errors.push(file.error_at(sink.span(), problem));
+        }
+    }
     PipelineError::all(errors)?;
     Ok(catalog)
+}
+
+/// The schema drift between the source's catalog and a PostgreSQL sink's target, as an error
+/// message; `None` when the target takes every model as the source sends it.
+fn drift_error(
+    source: &Catalog,
+    source_database: &str,
+    target: &Catalog,
+    config: &crate::sinks::postgres::PostgresSinkConfig,
+) -> Option<String> {
+    let found = drift::compare(source, target, config.ignore_unknown_columns);
+    if found.is_empty() {
+        return None;
+    }
+    let target_database = config
+        .settings()
+        .map(|s| s.database())
+        .unwrap_or_else(|_| "the target".to_owned());
+    Some(drift::message(&found, source_database, &target_database))
 }
 
 /// Describes what `run` would do, without moving data (`run --dry-run`).
@@ -290,12 +331,18 @@ pub async fn run(
         .sinks
         .iter()
         .any(|sink| matches!(sink.get_ref(), SinkConfig::ExportFile(_)));
+    // A PostgreSQL source's catalog, which PostgreSQL targets must match, and its database.
+    let mut source_catalog = None;
     let (mut source, database, zone): (Box<dyn Source>, String, _) =
         match file.config.source.get_ref() {
             SourceConfig::Postgres(config) => {
                 let mut source = config.build(&excluded).await?;
                 check_catalog(file, source.catalog())?;
                 push_down_filters(file, &mut source)?;
+                let name = config
+                    .settings()
+                    .map_or_else(|_| source.database().to_owned(), |s| s.database());
+                source_catalog = Some((source.catalog().clone(), name));
                 let database = source.database().to_owned();
                 let zone = source.time_zone();
                 (Box::new(source), database, zone)
@@ -336,7 +383,22 @@ pub async fn run(
     for sink in &file.config.sinks {
         let opened = open_sink(sink.get_ref(), &context).await;
         match opened {
-            Ok(opened) => sinks.push(opened),
+            Ok((opened, target)) => {
+                sinks.push(opened);
+                // Opening read the target's catalog; nothing is written before the first batch.
+                let drift = match (&source_catalog, target, sink.get_ref()) {
+                    (Some((source, name)), Some(target), SinkConfig::Postgres(config)) => {
+                        drift_error(source, name, &target, config)
+                    }
+                    _ => None,
+                };
+                if let Some(problem) = drift {
+                    for sink in sinks {
+                        sink.abort().await;
+                    }
+                    return Err(file.error_at(sink.span(), problem).into());
+                }
+            }
             Err(error) => {
                 for sink in sinks {
                     sink.abort().await;
@@ -397,10 +459,17 @@ fn push_down_filters(file: &PipelineFile, source: &mut PostgresSource) -> Result
     Ok(())
 }
 
-/// Builds one sink of the pipeline.
-async fn open_sink(config: &SinkConfig, context: &SinkContext) -> Result<Box<dyn Sink>> {
+/// Builds one sink of the pipeline; for a PostgreSQL sink, also the target's catalog it read.
+async fn open_sink(
+    config: &SinkConfig,
+    context: &SinkContext,
+) -> Result<(Box<dyn Sink>, Option<Catalog>)> {
     Ok(match config {
-        SinkConfig::ExportFile(c) => Box::new(c.build(context).await?),
-        SinkConfig::Postgres(c) => Box::new(c.build(context).await?),
+        SinkConfig::ExportFile(c) => (Box::new(c.build(context).await?), None),
+        SinkConfig::Postgres(c) => {
+            let sink = c.build(context).await?;
+            let catalog = sink.catalog().clone();
+            (Box::new(sink), Some(catalog))
+        }
     })
 }

@@ -1,13 +1,17 @@
 //! `hash`: replaces text with the lower-case hex of its keyed hash (HMAC-SHA256). Equal values
-//! stay equal (joins and group-bys still work), distinct values stay distinct (at least 96 bits; a
-//! collision in a unique column is an error), and without the secret nobody can hash candidate
-//! values to find the originals.
+//! stay equal (joins and group-bys still work), distinct values stay distinct (at least 96 bits),
+//! and without the secret nobody can hash candidate values to find the originals.
+//!
+//! In a unique column, the hex starts with the keyed permutation of the row's primary key
+//! instead (24 hex characters, then keyed hex derived from it up to the length): distinct rows
+//! stay distinct by construction, with nothing remembered, but the value no longer equals the
+//! hash of the same text elsewhere (see `text.rs`).
 
 use crate::text::Secret;
 
 use serde::Deserialize;
 
-use super::text::{Rewrite, TextTransform};
+use super::text::{push_token_padded, Rewrite, TextTransform, UniqueRewrite};
 use super::util::KeyedHash;
 use super::{check_columns, config_error, validate_target, Needs, Transform, TransformError};
 use crate::record::TableSchema;
@@ -65,6 +69,7 @@ impl HashConfig {
         let needs = Needs {
             text: true,
             keeps_unique: true,
+            row_key_if_unique: true,
             output_chars: self.length,
             ..Needs::default()
         };
@@ -111,6 +116,17 @@ struct HashRewrite {
     length: Option<usize>,
 }
 
+impl HashRewrite {
+    /// The length of the hash in a column with this limit.
+    fn length(&self, max_chars: Option<usize>) -> usize {
+        match (self.length, max_chars) {
+            (Some(length), _) => length,
+            (None, Some(max)) => max.clamp(MIN_HASH_CHARS, MAX_HASH_CHARS),
+            (None, None) => MAX_HASH_CHARS,
+        }
+    }
+}
+
 impl Rewrite for HashRewrite {
     fn rewrite(
         &self,
@@ -118,12 +134,28 @@ impl Rewrite for HashRewrite {
         max_chars: Option<usize>,
         out: &mut String,
     ) -> Result<(), String> {
-        let length = match (self.length, max_chars) {
-            (Some(length), _) => length,
-            (None, Some(max)) => max.clamp(MIN_HASH_CHARS, MAX_HASH_CHARS),
-            (None, None) => MAX_HASH_CHARS,
-        };
-        out.push_str(&self.key.hex(input.as_bytes(), length));
+        out.push_str(&self.key.hex(input.as_bytes(), self.length(max_chars)));
+        Ok(())
+    }
+
+    fn unique(&self) -> Option<&dyn UniqueRewrite> {
+        Some(self)
+    }
+}
+
+impl UniqueRewrite for HashRewrite {
+    fn token_key(&self) -> (&KeyedHash, &'static str) {
+        (&self.key, "hash")
+    }
+
+    fn rewrite_unique(
+        &self,
+        token: &str,
+        _: &str,
+        max_chars: Option<usize>,
+        out: &mut String,
+    ) -> Result<(), String> {
+        push_token_padded(&self.key, token, self.length(max_chars), out);
         Ok(())
     }
 }
@@ -132,8 +164,9 @@ impl Rewrite for HashRewrite {
 mod tests {
     use std::collections::HashSet;
 
+    use super::super::permutation::KeyedPermutation;
     use super::super::testing::*;
-    use super::super::util::hmac_sha256;
+    use super::super::util::{hmac_sha256, KeyedHash};
     use crate::record::Batch;
     use crate::text::hex;
 
@@ -145,7 +178,9 @@ mod tests {
 
     #[test]
     fn lengths_follow_config_then_column_limit() {
-        let table = users(); // email varchar(120), bio text
+        // email varchar(120), bio text; email is unique in users(): see the next test.
+        let mut table = users();
+        table.unique_keys.retain(|key| !key.contains(&1));
         let full = hex(&hmac_sha256(b"k", b"Value"));
         let cases = [
             ("", 64, 64),
@@ -163,7 +198,6 @@ mod tests {
             assert_eq!(cell_string(&batch, 0, 5).unwrap(), full[..bio_len]);
         }
         // A varchar(30) column gets 30 characters by default.
-        let mut table = users();
         table.columns[1].max_chars = Some(30);
         let mut batch = user_rows(&[&[(1, b"Value")]]);
         hash_config("")
@@ -172,6 +206,35 @@ mod tests {
             .apply(&table, &mut batch)
             .unwrap();
         assert_eq!(cell_string(&batch, 0, 1).unwrap(), full[..30]);
+    }
+
+    #[test]
+    fn unique_columns_start_with_the_permuted_row_key() {
+        let permutation = KeyedPermutation::new(&KeyedHash::new(b"k"), &["hash", "User", "email"]);
+        for (extra, len) in [("", 64), ("length = 24", 24), ("length = 40", 40)] {
+            let rows: Vec<String> = [7i32, 8]
+                .iter()
+                .map(|id| {
+                    let mut batch =
+                        user_rows(&[&[(0, &id.to_be_bytes()), (1, b"Value"), (5, b"Value")]]);
+                    hash_config(extra)
+                        .build()
+                        .unwrap()
+                        .apply(&users(), &mut batch)
+                        .unwrap();
+                    // bio is not unique: still the hash of the value.
+                    let bio = cell_string(&batch, 0, 5).unwrap();
+                    assert_eq!(bio, hex(&hmac_sha256(b"k", b"Value"))[..len]);
+                    cell_string(&batch, 0, 1).unwrap()
+                })
+                .collect();
+            for (id, out) in [7u128, 8].iter().zip(&rows) {
+                assert_eq!(out.len(), len);
+                assert!(out.starts_with(&permutation.hex(*id)), "{out}");
+                assert!(out.bytes().all(|b| b.is_ascii_hexdigit()), "{out}");
+            }
+            assert_ne!(rows[0], rows[1]);
+        }
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub mod fake;
 pub mod filter;
 pub mod hash;
 pub mod password;
+pub mod permutation;
+pub mod row_key;
 pub mod shorten;
 mod table;
 mod text;
@@ -73,8 +75,8 @@ pub enum TransformError {
 ///   name, compares the model, checks the columns' types, compiles conditions, encodes constants.
 ///   It returns `None` for a table the transform does not target; its batches pass untouched.
 /// - The [`BoundTransform`] it returns is applied to every batch of that table, in order, and
-///   dropped when the table ends: state it keeps (the collision guard of a unique column) lasts
-///   one table.
+///   dropped when the table ends. It keeps no state that grows with the rows: reusable buffers at
+///   most (a unique column stays unique by construction, see `text.rs`), so memory stays flat.
 /// - An error of `bind` (a targeted column the table lacks, or cannot take) is not raised when the
 ///   table begins but on the table's first batch, after the transforms before it in the pipeline
 ///   have applied to that batch ([`TableTransforms`] does this). So a table without rows is never
@@ -105,6 +107,9 @@ pub(crate) struct Needs {
     pub text: bool,
     /// The transform keeps distinct values distinct, so unique columns are allowed.
     pub keeps_unique: bool,
+    /// In a unique column, the transform derives each value from the row's key (see
+    /// `row_key.rs`): the table needs a single-column integer primary key.
+    pub row_key_if_unique: bool,
     /// The column must accept NULL.
     pub nullable: bool,
     /// Foreign-key columns are allowed (only for NULL, which cannot break a reference).
@@ -197,6 +202,10 @@ pub(crate) fn check_columns(
                 format!("column {name} is NOT NULL, so it cannot be set to NULL"),
             ));
         }
+        if needs.row_key_if_unique && util::is_unique(table, index) {
+            row_key::RowKey::of(table)
+                .map_err(|reason| config_error(kind, model, format!("column {name}: {reason}")))?;
+        }
         if !needs.keeps_unique && util::is_unique(table, index) {
             return Err(config_error(
                 kind,
@@ -224,5 +233,7 @@ pub(crate) fn check_columns(
     Ok(())
 }
 
+#[cfg(test)]
+mod live_bytes;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -2,7 +2,8 @@
 //! that no login works. Modes (exactly one): `value` (every hash set to this text), `password`
 //! (every hash set to the bcrypt hash of this development password, computed once with a salt
 //! derived from it, so runs agree), or `unusable = true` (`!` and a keyed hash of the old value:
-//! no bcrypt check accepts it). NULL (accounts without a password) stays NULL.
+//! no bcrypt check accepts it; in a unique column, `!` and a keyed permutation of the row's
+//! primary key, see `text.rs`). NULL (accounts without a password) stays NULL.
 
 use crate::text::Secret;
 use std::fmt;
@@ -10,7 +11,7 @@ use std::fmt;
 use serde::Deserialize;
 
 use super::constant::ConstantText;
-use super::text::{Rewrite, TextTransform};
+use super::text::{push_token_padded, Rewrite, TextTransform, UniqueRewrite};
 use super::util::{hmac_sha256, KeyedHash};
 use super::{check_columns, config_error, validate_target, Needs, Transform, TransformError};
 use crate::record::TableSchema;
@@ -128,6 +129,7 @@ impl PasswordConfig {
         let needs = Needs {
             text: true,
             keeps_unique,
+            row_key_if_unique: keeps_unique,
             output_chars: Some(output_chars),
             ..Needs::default()
         };
@@ -183,10 +185,34 @@ impl Rewrite for Unusable {
         out.push_str(&self.key.hex(input.as_bytes(), UNUSABLE_HEX));
         Ok(())
     }
+
+    fn unique(&self) -> Option<&dyn UniqueRewrite> {
+        Some(self)
+    }
+}
+
+/// In a unique column: `!`, the token, keyed hex up to the same length.
+impl UniqueRewrite for Unusable {
+    fn token_key(&self) -> (&KeyedHash, &'static str) {
+        (&self.key, "password")
+    }
+
+    fn rewrite_unique(
+        &self,
+        token: &str,
+        _: &str,
+        _: Option<usize>,
+        out: &mut String,
+    ) -> Result<(), String> {
+        out.push('!');
+        push_token_padded(&self.key, token, UNUSABLE_HEX, out);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::permutation::KeyedPermutation;
     use super::super::testing::*;
     use super::super::TransformConfig;
     use super::*;
@@ -248,6 +274,32 @@ mod tests {
             run(&password("unusable = true"), Some("a")),
             run(&password("unusable = true\nsecret = \"k\""), Some("a"))
         );
+    }
+
+    #[test]
+    fn unusable_hashes_of_a_unique_column_come_from_the_row_key() {
+        // password_hash made unique: `!`, the permuted id, keyed hex; distinct rows differ even
+        // with equal old hashes.
+        let mut table = users();
+        table.unique_keys.push(vec![4]);
+        let config = password("unusable = true\nsecret = \"k\"");
+        config.check(&table).unwrap();
+        let mut batch = user_rows(&[
+            &[(0, &1i32.to_be_bytes()), (4, b"same")],
+            &[(0, &2i32.to_be_bytes()), (4, b"same")],
+        ]);
+        config.build().unwrap().apply(&table, &mut batch).unwrap();
+        let token = KeyedPermutation::new(
+            &KeyedHash::new(b"k"),
+            &["password", "User", "password_hash"],
+        )
+        .hex(1);
+        let first = cell_string(&batch, 0, 4).unwrap();
+        assert!(
+            first.starts_with(&format!("!{token}")) && first.len() == 41,
+            "{first}"
+        );
+        assert_ne!(cell_string(&batch, 1, 4).unwrap(), first);
     }
 
     #[test]

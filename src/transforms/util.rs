@@ -3,8 +3,6 @@
 //! transform makes.
 
 use crate::text::hex;
-use std::collections::HashMap;
-use std::hash::Hasher;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -105,6 +103,14 @@ impl KeyedHash {
         mac.finalize().into_bytes().into()
     }
 
+    /// The hash keyed alike whose messages all start with `prefix`: `with_prefix(p).digest(m)`
+    /// is `digest(p ‖ m)`, without hashing `p` again for every message.
+    pub fn with_prefix(&self, prefix: &[u8]) -> KeyedHash {
+        let mut mac = self.0.clone();
+        mac.update(prefix);
+        KeyedHash(mac)
+    }
+
     /// The first `len` lower-case hex characters (at most 64) of the HMAC of `message`.
     pub fn hex(&self, message: &[u8], len: usize) -> String {
         let len = len.min(64);
@@ -203,58 +209,6 @@ pub fn find_column<'a>(
     }
 }
 
-/// Guards a column that must stay unique: remembers which input produced each output and turns
-/// a second, different input producing the same output into an error instead of a silent merge.
-/// Holds two 64-bit fingerprints (about 30 bytes) per distinct value of the guarded columns, for
-/// as long as it lives (a text transform keeps one per table).
-#[derive(Default)]
-pub struct CollisionGuard {
-    /// Per column index: fingerprint of the output → fingerprint of the input.
-    seen: HashMap<usize, HashMap<u64, u64>>,
-}
-
-impl CollisionGuard {
-    /// Records that `input` became `output` in column `index`; an error (ending with `hint`)
-    /// when another input already became the same output.
-    pub fn record(
-        &mut self,
-        model: &str,
-        column: &str,
-        index: usize,
-        input: &str,
-        output: &str,
-        hint: &str,
-    ) -> Result<(), TransformError> {
-        let key = fingerprint(b'o', output.as_bytes());
-        let value = fingerprint(b'i', input.as_bytes());
-        let previous = self
-            .seen
-            .entry(index)
-            .or_default()
-            .entry(key)
-            .or_insert(value);
-        if *previous != value {
-            return Err(value_error(
-                model,
-                column,
-                format!(
-                    "two different values of this unique column both became {output:?}, which \
-                     would merge them: {hint}"
-                ),
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// A 64-bit SipHash of `bytes` (fixed keys: the same in every run), after a domain byte.
-fn fingerprint(domain: u8, bytes: &[u8]) -> u64 {
-    let mut hasher = std::hash::DefaultHasher::new();
-    hasher.write_u8(domain);
-    hasher.write(bytes);
-    hasher.finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,19 +271,11 @@ mod tests {
             assert_eq!(keyed.hex(b"what do ya want for nothing?", len), want);
         }
         assert_eq!(format!("{keyed:?}"), "KeyedHash(<redacted>)");
-    }
-
-    #[test]
-    fn collision_guard_tells_merges_from_repeats() {
-        let mut guard = CollisionGuard::default();
-        guard.record("M", "c", 0, "a", "x", "h").unwrap();
-        guard.record("M", "c", 0, "a", "x", "h").unwrap();
-        guard.record("M", "c", 1, "b", "x", "h").unwrap();
-        let error = guard.record("M", "c", 0, "b", "x", "the hint").unwrap_err();
-        let text = error.to_string();
-        assert!(
-            text.contains("unique") && text.ends_with("the hint"),
-            "{text}"
+        assert_eq!(
+            keyed
+                .with_prefix(b"what do ya")
+                .digest(b" want for nothing?"),
+            keyed.digest(b"what do ya want for nothing?")
         );
     }
 }

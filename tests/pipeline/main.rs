@@ -3,6 +3,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod drift;
 mod engine;
 mod postgres;
 mod ready;

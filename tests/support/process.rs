@@ -202,6 +202,10 @@ pub fn debug_formatting(text: &str) -> Option<String> {
         let before = text[..start].chars().next_back();
         let after = &text[end..];
         let glued = before.is_some_and(|c| c == '_' || c == '.' || c == ':' || c == '/');
+        // Quoted in backticks on purpose, as serde shows the value it rejects:
+        // "invalid type: floating point `NaN`, expected string".
+        let quoted = before == Some('`') && after.starts_with('`');
+        let glued = glued || quoted;
         if !glued {
             if word == "None" {
                 return Some("None".into());
@@ -315,6 +319,7 @@ fn debug_formatting_is_recognised_and_words_are_not() {
         "  PostgreSQL postgres://u@h/db (mode clean)",
         "the file holds model ForumPost, which this database does not have",
         "none of the models",
+        "p.toml:8:1: invalid type: floating point `NaN`, expected string or map",
     ] {
         assert_eq!(debug_formatting(prose), None, "flagged: {prose}");
     }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Deserializer};
 
 use super::{ImportMode, PostgresSink, PostgresSinkOptions, CLEAN_CONFIRMATION};
-use crate::catalog::Naming;
+use crate::catalog::{Catalog, Naming};
 use crate::error::Result;
 use crate::pg::{ConnectionOverrides, ConnectionSettings};
 use crate::sinks::SinkContext;
@@ -72,6 +72,21 @@ impl PostgresSinkConfig {
                 ConnectionSettings::resolve(url, &overrides.clone().unwrap_or_default())?
             }
         })
+    }
+
+    /// Reads the target's catalog as the sink would load it (its schemas, naming, `include` and
+    /// `exclude`), read-only and without opening the load's transaction: what `check --connect`
+    /// compares with the source's.
+    pub async fn target_catalog(&self) -> Result<Catalog> {
+        let client = self.settings()?.connect().await?;
+        let schemas = if self.schemas.is_empty() {
+            vec!["public".to_owned()]
+        } else {
+            self.schemas.clone()
+        };
+        let mut catalog = Catalog::load(&client, &schemas, self.naming.unwrap_or_default()).await?;
+        catalog.select(self.include.as_deref(), &self.exclude)?;
+        Ok(catalog)
     }
 
     /// Connects, reads the target's catalog and opens the transaction.
