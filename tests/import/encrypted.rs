@@ -3,29 +3,10 @@
 //! identity, a wrong one, a cut or changed file, a malformed recipient) gives one clear paragraph,
 //! a non-zero exit, and a database exactly as it was.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use age::secrecy::ExposeSecret as _;
-
-use crate::support::{cli, empty_cityforge, sample_db, TestDb};
+use crate::support::{age_keypair as keypair, cli, empty_cityforge, sample_db, TestDb};
 use crate::{assert_ok, checksums, export, import, stderr};
-
-/// A new age key pair: the identity file written in `dir` as age-keygen writes it, and the
-/// recipient (`age1…`).
-pub fn keypair(dir: &Path, name: &str) -> (PathBuf, String) {
-    let identity = age::x25519::Identity::generate();
-    let recipient = identity.to_public().to_string();
-    let path = dir.join(name);
-    std::fs::write(
-        &path,
-        format!(
-            "# created: for a test\n# public key: {recipient}\n{}\n",
-            identity.to_string().expose_secret()
-        ),
-    )
-    .unwrap();
-    (path, recipient)
-}
 
 /// Imports `file` in clean mode (the most destructive) and checks the failure and the database;
 /// returns the error.

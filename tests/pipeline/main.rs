@@ -3,6 +3,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod encrypted;
 mod engine;
 mod postgres;
 mod ready;
