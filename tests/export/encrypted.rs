@@ -82,6 +82,18 @@ async fn encrypted_exports_are_age_files_both_ways() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
+    // Without it, verify says how to give it.
+    let output = cli()
+        .arg("verify")
+        .arg(dir.path().join("backup.json.gz.age"))
+        .output()
+        .unwrap();
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("is encrypted (age)") && message.contains("--identity FILE"),
+        "{message}"
+    );
 
     if !age_or_skip() {
         return;
@@ -137,4 +149,20 @@ async fn the_default_name_of_an_encrypted_export_ends_in_age() {
     assert!(names.contains(&format!("{document}.sha256")), "{names:?}");
     let stored = std::fs::read(dir.path().join(document)).unwrap();
     assert!(stored.starts_with(b"age-encryption.org/v1\n"));
+    // To standard output too: the stream is the age file.
+    let output = cli()
+        .args([
+            "export",
+            "-o",
+            "-",
+            "--compress",
+            "zstd",
+            "--encrypt-to",
+            &recipient,
+        ])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(output.stdout.starts_with(b"age-encryption.org/v1\n"));
 }
