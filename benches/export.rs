@@ -1,6 +1,7 @@
 //! Export benchmark: our export side by side with `pg_dump --data-only`, a raw `COPY … TO STDOUT`
-//! and PostgreSQL's own `row_to_json`, on the same sample database, in the same run; and the
-//! sanitizing cost: a pipeline file (postgres → export_file) run with and without the transforms
+//! and PostgreSQL's own `row_to_json`, on the same sample database, in the same run; the cost of
+//! encryption (the gzip export, then the same encrypted to an age recipient); and the sanitizing
+//! cost: a pipeline file (postgres → export_file) run with and without the transforms
 //! of `pipelines/prod-to-staging.toml`.
 //!
 //! ```text
@@ -55,6 +56,9 @@ const GZIP_LIMIT: f64 = 0.5;
 /// gzip export's size / the same document through `gzip -6` (blocks compressed on their own
 /// cost a little ratio).
 const GZIP_SIZE_LIMIT: f64 = 1.05;
+/// gzip export encrypted to an age recipient / the gzip export, wall time (issue 14: encryption
+/// costs at most 10 %).
+const AGE_LIMIT: f64 = 1.1;
 /// Sanitized pipeline throughput / plain pipeline throughput, at least (sanitizing costs at
 /// most 25 % of the throughput).
 const SANITIZE_LIMIT: f64 = 0.75;
@@ -71,6 +75,8 @@ const EXPORT: &str = "export (default)";
 const EXPORT_COMPACT: &str = "export --compact";
 /// Our export, `.json.gz`.
 const EXPORT_GZIP: &str = "export gzip";
+/// Our export, `.json.gz.age`: gzip, then encrypted to one age recipient.
+const EXPORT_GZIP_AGE: &str = "export gzip + age";
 /// `pg_dump --data-only | gzip -6`.
 const PG_DUMP_GZIP: &str = "pg_dump | gzip -6";
 /// Our plain export through `gzip -6`: the same document compressed by gzip, one core (the size
@@ -239,6 +245,32 @@ fn cases(pg: &LocalPg, export_bin: &Path, work: &Path) -> Result<Vec<Case>, Box<
             )],
         ),
     ];
+    // gzip + age beside gzip, where the measured build encrypts.
+    let has_encryption = Command::new(export_bin)
+        .args(["export", "--help"])
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("--encrypt-to"));
+    if has_encryption {
+        // A fresh key pair: the benchmark never decrypts, only the public key is needed.
+        let recipient = age::x25519::Identity::generate().to_public().to_string();
+        let at = cases
+            .iter()
+            .position(|c| c.name == EXPORT_GZIP)
+            .unwrap_or(0)
+            + 1;
+        cases.insert(
+            at,
+            case(
+                EXPORT_GZIP_AGE,
+                "export.json.gz.age",
+                vec![Stage::new(
+                    export_bin,
+                    &["--quiet", "export", "--encrypt-to", &recipient, "-o", OUT],
+                    false,
+                )],
+            ),
+        );
+    }
     // `--jobs` cases, where the measured build has the flag.
     let has_jobs = Command::new(export_bin)
         .args(["export", "--help"])
@@ -323,6 +355,7 @@ fn report(
             EXPORT_GZIP | EXPORT_PIPE_GZIP | BASELINE_GZIP | EXPORT_GZIP_JOBS_2
             | EXPORT_GZIP_JOBS_4 => (dump_gz, PG_DUMP_GZIP),
             RUN_SANITIZED => (run_plain, RUN_PLAIN),
+            EXPORT_GZIP_AGE => (&summaries[EXPORT_GZIP], EXPORT_GZIP),
             _ => (dump, PG_DUMP),
         };
         println!(
@@ -358,6 +391,15 @@ fn report(
             cell(name),
             cell(against),
             verdict(r <= limit)
+        );
+    }
+    if summaries.contains_key(EXPORT_GZIP_AGE) {
+        let r = ratio(EXPORT_GZIP_AGE, &summaries[EXPORT_GZIP]);
+        println!(
+            "| {} wall / {} wall | ≤ {AGE_LIMIT:.1}× | {r:.2}× | {} |",
+            cell(EXPORT_GZIP_AGE),
+            cell(EXPORT_GZIP),
+            verdict(r <= AGE_LIMIT)
         );
     }
     let size = summaries[EXPORT_GZIP].bytes as f64 / summaries[EXPORT_PIPE_GZIP].bytes as f64;

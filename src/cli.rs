@@ -8,6 +8,10 @@ use crate::sources::postgres::MAX_JOBS;
 use crate::storage::Compression;
 use clap::{Args, Parser, Subcommand};
 
+/// The variable that may hold an age identity's text (the content of an identity file), for
+/// `import` and `verify` to decrypt with, besides or instead of `--identity FILE`.
+pub const IDENTITY_VARIABLE: &str = "CITYFORGE_AGE_IDENTITY";
+
 /// The git commit the binary was built from (12 hex digits), or `unknown` when the build had
 /// neither a git work tree nor `CITYFORGE_GIT_COMMIT` (see build.rs).
 pub const GIT_COMMIT: &str = env!("CITYFORGE_GIT_COMMIT");
@@ -186,6 +190,15 @@ pub struct ExportArgs {
     /// No whitespace in the document.
     #[arg(long)]
     pub compact: bool,
+    /// Encrypt the document, after compression, to this age recipient: an X25519 public key
+    /// (age1…, as age-keygen prints it). Repeatable: any one of the private keys decrypts it.
+    /// The default file name then ends in .age.
+    #[arg(long, value_name = "AGE1…")]
+    pub encrypt_to: Vec<String>,
+    /// Encrypt to the age recipients listed in FILE, one age1… key a line (# starts a comment),
+    /// besides any --encrypt-to.
+    #[arg(long, value_name = "FILE")]
+    pub encrypt_to_file: Option<String>,
     /// Schema to export (repeatable) [default: public].
     #[arg(long = "schema", value_name = "NAME")]
     pub schemas: Vec<String>,
@@ -257,6 +270,11 @@ pub struct ImportArgs {
     /// Model names of the document: cityforge or auto [default: detected from the database].
     #[arg(long, value_enum)]
     pub naming: Option<Naming>,
+    /// An age identity file (AGE-SECRET-KEY-1…, as age-keygen writes it) to decrypt an encrypted
+    /// document with (detected from its content). The variable CITYFORGE_AGE_IDENTITY may hold
+    /// the identity text itself instead.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<String>,
     /// Where the database is.
     #[command(flatten)]
     pub connection: ConnectionArgs,
@@ -298,6 +316,11 @@ pub struct VerifyArgs {
     /// export, a Python export).
     #[arg(long)]
     pub no_checksum: bool,
+    /// An age identity file to decrypt an encrypted export with (the checksum covers the
+    /// encrypted bytes; reading the records needs the key). The variable
+    /// CITYFORGE_AGE_IDENTITY may hold the identity text itself instead.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<String>,
 }
 
 /// Flags of `demo`.

@@ -180,6 +180,8 @@ pub enum Remedy {
     DatabaseUrl,
     /// Read with one connection.
     OneConnection,
+    /// Give the age identity (private key) that decrypts the input.
+    Identity,
 }
 
 impl Error {
@@ -191,6 +193,7 @@ impl Error {
             Error::CleanWouldOrphan { tables, .. } => Some(Remedy::AlsoEmpty(tables.clone())),
             Error::NoPrimaryKey { .. } => Some(Remedy::Mode("clean")),
             Error::Storage(StorageError::NoChecksum { .. }) => Some(Remedy::NoChecksum),
+            Error::Storage(StorageError::NoIdentity(_)) => Some(Remedy::Identity),
             Error::Pg(PgError::NoSettings | PgError::IncompleteSeedVariables { .. }) => {
                 Some(Remedy::DatabaseUrl)
             }

@@ -11,7 +11,7 @@ use crate::pipeline::RunReport;
 use crate::progress::{Progress, ProgressMode};
 use crate::sinks::export_file::ExportFileSinkConfig;
 use crate::sources::postgres::PostgresSourceConfig;
-use crate::storage::Location;
+use crate::storage::{Location, StorageError};
 use crate::text::Secret;
 
 /// The source and the sink `export`'s flags describe.
@@ -40,23 +40,46 @@ pub fn config(args: &ExportArgs) -> Result<(PostgresSourceConfig, ExportFileSink
         piece_pages: None,
         overrides: args.connection.overrides(),
     };
+    let encrypted = !args.encrypt_to.is_empty() || args.encrypt_to_file.is_some();
+    // The name the tool chooses says the document is encrypted; a name given is kept.
+    let age = if encrypted { ".age" } else { "" };
     let sink = ExportFileSinkConfig {
         compress: args.compress,
         compress_level: args.compress_level,
         compact: args.compact,
+        recipients: args.encrypt_to.clone(),
+        recipients_file: args.encrypt_to_file.clone(),
         keep_last: args.keep_last.map(|n| n as usize),
         keep_days: args.keep_days,
         force_retention: args.force_retention,
         // The default name is in local time, as the seed's; retention finds its siblings by
         // the pattern.
-        retention_pattern: args.output.is_none().then(|| DEFAULT_PATTERN.to_owned()),
-        ..ExportFileSinkConfig::new(args.output.clone().unwrap_or_else(default_output))
+        retention_pattern: args
+            .output
+            .is_none()
+            .then(|| format!("{DEFAULT_PATTERN}{age}")),
+        ..ExportFileSinkConfig::new(
+            args.output
+                .clone()
+                .unwrap_or_else(|| format!("{}{age}", default_output())),
+        )
     };
     // The planner checks the level too; here the message can name the flag.
     if let Ok(location) = Location::parse(&sink.location) {
         sink.codec(&location)
             .map_err(|error| Error::Usage(format!("--compress-level: {error}")))?;
     }
+    // Recipients are read and checked before the database is touched.
+    sink.encryption().map_err(|error| {
+        let flag = match error {
+            StorageError::KeyFile { .. } | StorageError::NoKeys { .. } => "--encrypt-to-file",
+            StorageError::BadRecipient { ref origin, .. } if origin.starts_with("line ") => {
+                "--encrypt-to-file"
+            }
+            _ => "--encrypt-to",
+        };
+        Error::Usage(format!("{flag}: {error}"))
+    })?;
     Ok((source, sink))
 }
 

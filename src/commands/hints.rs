@@ -80,6 +80,16 @@ fn hint(remedy: &Remedy, surface: Surface) -> Option<String> {
         (Remedy::OneConnection, Surface::PipelineFile) => {
             "jobs = 1 in the source reads with one".to_owned()
         }
+        (Remedy::Identity, Surface::Import | Surface::Verify) => {
+            "--identity FILE reads it from an age identity file, or CITYFORGE_AGE_IDENTITY holds \
+             its text"
+                .to_owned()
+        }
+        (Remedy::Identity, Surface::PipelineFile) => {
+            "identity_file = \"...\" in the export_file source reads it, or identity = \
+             \"${VARIABLE}\" holds its text"
+                .to_owned()
+        }
         _ => return None,
     })
 }

@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::cli::ImportArgs;
+use crate::cli::{ImportArgs, IDENTITY_VARIABLE};
 use crate::error::{Error, Result};
 use crate::pg::ConnectionSettings;
 use crate::pipeline::config::{PipelineFile, SinkConfig, SourceConfig};
@@ -25,6 +25,8 @@ pub fn config(args: &ImportArgs) -> (ExportFileSourceConfig, PostgresSinkConfig)
         store: StoreOptions::new(),
         include: args.include.clone(),
         exclude: args.exclude.clone(),
+        identity_file: args.identity.clone(),
+        identity: identity_from_environment(),
     };
     let sink = PostgresSinkConfig {
         url: args.connection.url().map(Secret::from),
@@ -41,6 +43,14 @@ pub fn config(args: &ImportArgs) -> (ExportFileSourceConfig, PostgresSinkConfig)
         overrides: Some(args.connection.overrides()),
     };
     (source, sink)
+}
+
+/// The identity text of [`IDENTITY_VARIABLE`], when it is set and not empty.
+pub fn identity_from_environment() -> Option<Secret> {
+    std::env::var(IDENTITY_VARIABLE)
+        .ok()
+        .filter(|text| !text.trim().is_empty())
+        .map(Secret::new)
 }
 
 /// Runs `import` from its flags: a `clean` is confirmed on the terminal first.

@@ -1,8 +1,9 @@
 //! `verify`: checks an export against its `.sha256` sidecar, parses the whole document (streaming,
 //! flat memory) and prints how many records each model holds.
 //!
-//! The stored bytes are read once: a task hashes them and hands them on to the decompressor and
-//! the JSON reader, which runs on a blocking thread. Any difference (checksum, truncation, invalid
+//! The stored bytes are read once: a task hashes them and hands them on to the decryption (for an
+//! age-encrypted export, with the identity given), the decompressor and the JSON reader, which
+//! runs on a blocking thread. The checksum covers the stored (encrypted) bytes. Any difference (checksum, truncation, invalid
 //! JSON, a document that is not an export) is an error and a non-zero exit.
 
 use std::io::Write as _;
@@ -17,9 +18,11 @@ use crate::error::{Error, Result};
 use crate::format::reader::{read_document, ReadError};
 use crate::format::Metadata;
 use crate::pipeline::ModelCount;
+use crate::sources::export_file::ExportFileSourceConfig;
 use crate::sources::Event;
 use crate::storage::{
-    decompress, open_raw, read_checksum, Hasher, Location, StorageError, StoreOptions,
+    decompress, decrypt, open_raw, read_checksum, Hasher, Identities, Location, StorageError,
+    StoreOptions,
 };
 
 /// Bytes read from the store at a time.
@@ -52,10 +55,16 @@ impl VerifyReport {
 /// Runs `verify` from its arguments and prints the report on stdout.
 pub async fn run(args: VerifyArgs, cancel: &CancellationToken) -> Result<()> {
     let location = Location::parse_user(&args.location, StoreOptions::new())?;
+    let identities = ExportFileSourceConfig {
+        identity_file: args.identity.clone(),
+        identity: super::import::identity_from_environment(),
+        ..ExportFileSourceConfig::new(args.location.clone())
+    }
+    .identities()?;
     let report = tokio::select! {
         biased;
         _ = cancel.cancelled() => return Err(Error::Interrupted(crate::signals::last_signal())),
-        report = verify_with(&location, !args.no_checksum) => report?,
+        report = verify_with(&location, !args.no_checksum, identities.as_ref()) => report?,
     };
     print_report(&report).map_err(Error::Stdout)
 }
@@ -99,12 +108,17 @@ fn print_report(report: &VerifyReport) -> std::io::Result<()> {
 /// Verifies a document: its sidecar must exist and match the stored bytes, and the whole
 /// document must parse as an export.
 pub async fn verify(location: &Location) -> Result<VerifyReport> {
-    verify_with(location, true).await
+    verify_with(location, true, None).await
 }
 
 /// [`verify`]; without `checksum` only that the whole document parses as an export (for a
-/// file without a sidecar: a stdout export, a Python export).
-pub async fn verify_with(location: &Location, checksum: bool) -> Result<VerifyReport> {
+/// file without a sidecar: a stdout export, a Python export). An encrypted document is decrypted
+/// with `identities`, and refused without them.
+pub async fn verify_with(
+    location: &Location,
+    checksum: bool,
+    identities: Option<&Identities>,
+) -> Result<VerifyReport> {
     if *location == Location::Stdio {
         return Err(Error::Usage(
             "verify needs a file or an object URL, not standard input".to_owned(),
@@ -146,7 +160,8 @@ pub async fn verify_with(location: &Location, checksum: bool) -> Result<VerifyRe
         drop(forward);
         Ok::<Hasher, std::io::Error>(hasher)
     });
-    let input = decompress(Box::new(parsed_bytes), location).await?;
+    let plain = decrypt(Box::new(parsed_bytes), location, identities).await?;
+    let input = decompress(plain, location).await?;
     let parser = tokio::task::spawn_blocking(move || {
         let reader = std::io::BufReader::with_capacity(READ_BYTES, SyncIoBridge::new(input));
         let mut models: Vec<ModelCount> = Vec::new();

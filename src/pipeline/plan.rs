@@ -299,7 +299,9 @@ pub async fn plan(file: &PipelineFile, options: RunOptions) -> Result<String> {
     for sink in &file.config.sinks {
         match sink.get_ref() {
             SinkConfig::ExportFile(c) => {
-                let _ = writeln!(out, "  export file {}", c.location);
+                let encrypted = !c.recipients.is_empty() || c.recipients_file.is_some();
+                let note = if encrypted { " (age-encrypted)" } else { "" };
+                let _ = writeln!(out, "  export file {}{note}", c.location);
             }
             SinkConfig::Postgres(c) => {
                 let _ = writeln!(

@@ -79,12 +79,14 @@ pub fn literal_secrets(raw: &str) -> Vec<LiteralSecret> {
 }
 
 /// Keys whose values are secrets: a transform's `secret` and `password`, object-store
-/// credentials (`secret_access_key`, `account_key`, `sas_key`, `token`, …).
+/// credentials (`secret_access_key`, `account_key`, `sas_key`, `token`, …), an export file
+/// source's age `identity` (a private key; `identity_file` is only its path).
 fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    ["secret", "password", "token", "account_key", "sas_key"]
-        .iter()
-        .any(|word| key.contains(word))
+    key == "identity"
+        || ["secret", "password", "token", "account_key", "sas_key"]
+            .iter()
+            .any(|word| key.contains(word))
 }
 
 /// A non-empty value with no `${VAR}` in it.
@@ -117,7 +119,8 @@ mod tests {
                    [[sinks]]\ntype = \"postgres\"\nurl = \"host=db password=pw dbname=x\"\n\n\
                    [[sinks]]\ntype = \"postgres\"\nurl = \"postgres://u:${PW}@db/staging\"\n\n\
                    [[sinks]]\ntype = \"export_file\"\nlocation = \"s3://b/k\"\n\
-                   store = { region = \"eu\", secret_access_key = \"AKIA\" }\n";
+                   store = { region = \"eu\", secret_access_key = \"AKIA\" }\n\
+                   recipients = [\"age1public\"]\n";
         let found: Vec<(usize, String)> = literal_secrets(raw)
             .into_iter()
             .map(|s| (s.line, s.what))
@@ -131,6 +134,19 @@ mod tests {
                 (28, "secret_access_key in the sink's store".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn a_literal_age_identity_is_found_and_its_file_is_not() {
+        let raw = "[source]\ntype = \"export_file\"\nlocation = \"x.age\"\n\
+                   identity = \"AGE-SECRET-KEY-1X\"\nidentity_file = \"key.txt\"\n";
+        let found: Vec<(usize, String)> = literal_secrets(raw)
+            .into_iter()
+            .map(|s| (s.line, s.what))
+            .collect();
+        assert_eq!(found, [(4, "the source's identity".to_owned())]);
+        let from_variable = "[source]\ntype = \"export_file\"\nidentity = \"${AGE_KEY}\"\n";
+        assert!(literal_secrets(from_variable).is_empty());
     }
 
     #[test]
@@ -173,7 +189,8 @@ mod tests {
             format!("[source]\ntype = \"postgres\"\nurl = \"postgres://u:{MARK}8@db/prod\"\n"),
             format!(
                 "[source]\ntype = \"export_file\"\nlocation = \"s3://b/k\"\n\
-                 store = {{ secret_access_key = \"{MARK}9\" }}\n"
+                 store = {{ secret_access_key = \"{MARK}9\" }}\nidentity = \"{MARK}10\"\n\
+                 identity_file = \"key.txt\"\n"
             ),
         ];
         let mut seen = std::collections::BTreeSet::new();

@@ -1,5 +1,5 @@
-//! The export-file sink: encodes tables into the export document and streams it, compressed, to
-//! a location.
+//! The export-file sink: encodes tables into the export document and streams it, compressed and
+//! optionally encrypted to age recipients, to a location.
 //!
 //! Encoding runs on the caller's task; compression and file I/O run on a writer task fed through
 //! a bounded channel of 1 MiB chunks, so the two overlap on separate cores. The chunks come from a
@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 use crate::format::{DocumentWriter, Layout, Metadata};
 use crate::record::{Batch, TableSchema};
 use crate::storage::{
-    check_retention_pattern, expand_placeholders, Codec, Compression, Location, Output, Retention,
-    StorageError, StoreOptions,
+    check_retention_pattern, expand_placeholders, Codec, Compression, Location, Output, Recipients,
+    Retention, StorageError, StoreOptions,
 };
 
 /// Chunks of this size are handed to the writer task.
@@ -53,6 +53,14 @@ pub struct ExportFileSinkConfig {
     /// No whitespace.
     #[serde(default)]
     pub compact: bool,
+    /// Encrypt the document, after compression, to these age recipients (X25519 public keys,
+    /// `age1…`): any one of their private keys decrypts it. The private keys belong where backups
+    /// are restored, not beside the database that writes them.
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    /// A file of age recipients, one `age1…` a line (`#` starts a comment), added to
+    /// `recipients`.
+    pub recipients_file: Option<String>,
     /// After a successful run, keep only the newest N exports matching `location`.
     pub keep_last: Option<usize>,
     /// After a successful run, delete exports matching `location` older than D days.
@@ -75,6 +83,8 @@ impl ExportFileSinkConfig {
             compress: None,
             compress_level: None,
             compact: false,
+            recipients: Vec::new(),
+            recipients_file: None,
             keep_last: None,
             keep_days: None,
             force_retention: false,
@@ -82,8 +92,8 @@ impl ExportFileSinkConfig {
         }
     }
 
-    /// Problems found without I/O: a location that cannot be written, a pattern retention
-    /// cannot work with.
+    /// Problems found without I/O: a location that cannot be written, a recipient that is not
+    /// an age public key, a `.age` name without recipients, a pattern retention cannot work with.
     pub fn validate(&self) -> Vec<Error> {
         let mut problems = Vec::new();
         let expanded = expand_placeholders(&self.location, chrono::NaiveDateTime::default());
@@ -92,8 +102,18 @@ impl ExportFileSinkConfig {
                 if let Err(e) = self.codec(&location) {
                     problems.push(Error::Usage(e.to_string()));
                 }
+                let encrypted = !self.recipients.is_empty() || self.recipients_file.is_some();
+                if !encrypted && location.file_name().is_some_and(|n| n.ends_with(".age")) {
+                    problems.push(Error::Usage(format!(
+                        "{location} ends in .age, but no age recipients are given: the document \
+                         would be stored unencrypted under an encrypted name"
+                    )));
+                }
             }
             Err(e) => problems.push(e.into()),
+        }
+        if let Err(e) = self.listed_recipients() {
+            problems.push(Error::Usage(e.to_string()));
         }
         if self.retention().is_active() {
             if let Err(e) = check_retention_pattern(self.retention_pattern()) {
@@ -109,6 +129,27 @@ impl ExportFileSinkConfig {
         self.compress
             .unwrap_or_else(|| location.implied_compression())
             .with_level(self.compress_level)
+    }
+
+    /// The recipients listed in `recipients`, checked (`None` when there are none).
+    fn listed_recipients(&self) -> Result<Option<Recipients>, StorageError> {
+        Recipients::parse(self.recipients.iter().map(String::as_str), |index| {
+            format!("recipient {}", index + 1)
+        })
+    }
+
+    /// Every recipient the document is encrypted to: `recipients` and those of
+    /// `recipients_file` (read here); `None` for a document stored unencrypted.
+    pub fn encryption(&self) -> Result<Option<Recipients>, StorageError> {
+        let listed = self.listed_recipients()?;
+        let Some(file) = &self.recipients_file else {
+            return Ok(listed);
+        };
+        let from_file = Recipients::read_file(std::path::Path::new(file))?;
+        Ok(Some(match listed {
+            Some(listed) => listed.merge(from_file),
+            None => from_file,
+        }))
     }
 
     /// Which older exports to keep once this one is published.
@@ -135,6 +176,7 @@ impl ExportFileSinkConfig {
     pub async fn build(&self, context: &SinkContext) -> Result<ExportFileSink> {
         let location = self.target(context)?;
         let compression = self.codec(&location)?;
+        let recipients = self.encryption()?;
         let layout = if self.compact {
             Layout::Compact
         } else {
@@ -144,6 +186,7 @@ impl ExportFileSinkConfig {
             location,
             compression,
             layout,
+            recipients,
         };
         ExportFileSink::create(options, &context.metadata).await
     }
@@ -158,6 +201,8 @@ pub struct ExportFileOptions {
     pub compression: Codec,
     /// Pretty (Python's `indent=2`) or compact layout.
     pub layout: Layout,
+    /// The age recipients the compressed bytes are encrypted to; `None` stores them as they are.
+    pub recipients: Option<Recipients>,
 }
 
 enum Chunk {
@@ -182,7 +227,12 @@ pub struct ExportFileSink {
 impl ExportFileSink {
     /// Opens the location (a temporary file until `finish`) and writes the document's opening.
     pub async fn create(options: ExportFileOptions, metadata: &Metadata) -> Result<ExportFileSink> {
-        let output = Output::create(&options.location, options.compression).await?;
+        let output = Output::create_encrypted(
+            &options.location,
+            options.compression,
+            options.recipients.as_ref(),
+        )
+        .await?;
         let (chunks, receiver) = mpsc::channel(POOL_BUFFERS);
         // Room for every buffer, so the writer never has to drop one.
         let (spare_sender, spare) = mpsc::channel(POOL_BUFFERS);

@@ -1,5 +1,5 @@
-//! The export-file source: a CityForge export document (plain, gzip or zstd, detected from its
-//! first bytes) read as a stream from a path or stdin.
+//! The export-file source: a CityForge export document (plain, gzip or zstd, age-encrypted or
+//! not, each detected from its first bytes) read as a stream from a path, stdin or an object.
 //!
 //! The JSON is parsed on a blocking thread (struson) that hands events over a bounded channel, so
 //! memory stays flat whatever the file size. Cells are [`Repr::Tagged`](crate::record::Repr):
@@ -17,7 +17,8 @@ use crate::error::{Error, Result};
 use crate::format::reader::{read_document_with, ReadError};
 use crate::format::Metadata;
 use crate::record::Section;
-use crate::storage::{open_input, Location, ReadMeter, StoreOptions};
+use crate::storage::{open_input_with, Identities, Location, ReadMeter, StoreOptions};
+use crate::text::Secret;
 
 /// Events in flight between the parser thread and the pipeline.
 const EVENTS_IN_FLIGHT: usize = 4;
@@ -36,6 +37,8 @@ pub struct ExportFileSourceOptions {
     pub include: Option<Vec<String>>,
     /// Not these models.
     pub exclude: Vec<String>,
+    /// The age identities an encrypted document is decrypted with.
+    pub identities: Option<Identities>,
 }
 
 /// `[source] type = "export_file"` in a pipeline file, and what `import`'s flags turn into.
@@ -52,9 +55,28 @@ pub struct ExportFileSourceConfig {
     /// Not these models.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// An age identity file (private keys, `AGE-SECRET-KEY-1…`, as `age-keygen` writes them) to
+    /// decrypt an encrypted document with. Encryption is detected from the document's first
+    /// bytes; a plain document needs none.
+    pub identity_file: Option<String>,
+    /// The text of an age identity file itself, for a key kept in a secret store: give it as
+    /// `"${VARIABLE}"`, never literally. Used besides `identity_file`.
+    pub identity: Option<Secret>,
 }
 
 impl ExportFileSourceConfig {
+    /// A source reading `location`, every other setting at its default.
+    pub fn new(location: impl Into<String>) -> ExportFileSourceConfig {
+        ExportFileSourceConfig {
+            location: location.into(),
+            store: StoreOptions::new(),
+            include: None,
+            exclude: Vec::new(),
+            identity_file: None,
+            identity: None,
+        }
+    }
+
     /// Opens the document; `also_excluded` are models left out besides `exclude` (a pipeline's
     /// `exclude_models` transforms).
     pub async fn build(&self, also_excluded: &[String]) -> Result<ExportFileSource> {
@@ -64,8 +86,26 @@ impl ExportFileSourceConfig {
             location: Location::parse_user(&self.location, self.store.clone())?,
             include: self.include.clone(),
             exclude,
+            identities: self.identities()?,
         })
         .await
+    }
+
+    /// The identities of `identity_file` (read here) and `identity`; `None` when neither is
+    /// given.
+    pub fn identities(&self) -> Result<Option<Identities>> {
+        let from_file = match &self.identity_file {
+            Some(path) => Some(Identities::read_file(std::path::Path::new(path))?),
+            None => None,
+        };
+        let from_text = match &self.identity {
+            Some(text) => Some(Identities::parse(text, "the identity text")?),
+            None => None,
+        };
+        Ok(match (from_file, from_text) {
+            (Some(file), Some(text)) => Some(file.merge(text)),
+            (file, text) => file.or(text),
+        })
     }
 }
 
@@ -88,7 +128,8 @@ impl ExportFileSource {
     /// Opens the document (a missing file fails here, before anything else happens) and starts
     /// parsing it.
     pub async fn open(options: ExportFileSourceOptions) -> Result<ExportFileSource> {
-        let (input, meter) = open_input(&options.location).await?;
+        let (input, meter) =
+            open_input_with(&options.location, options.identities.as_ref()).await?;
         let (sender, events) = mpsc::channel(EVENTS_IN_FLIGHT);
         let (spare, mut spares) = mpsc::channel(SPARE_BATCHES);
         let include = options.include.clone();

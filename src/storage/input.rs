@@ -1,5 +1,5 @@
 //! Input: a location opened as a stream (never a full download first), counted for progress, with
-//! gzip and zstd detected from the bytes.
+//! age encryption, then gzip and zstd, detected from the bytes.
 
 use super::*;
 
@@ -9,7 +9,18 @@ pub type InputStream = Box<dyn AsyncRead + Send + Unpin>;
 /// Opens a location for reading. gzip and zstd are detected from the magic bytes, not the name.
 /// An object is streamed (never downloaded first). The meter counts the stored (compressed)
 /// bytes read so far against the stored size, so progress can show how far the reading is.
+/// Encrypted input is refused ([`open_input_with`] takes identities).
 pub async fn open_input(location: &Location) -> Result<(InputStream, ReadMeter), StorageError> {
+    open_input_with(location, None).await
+}
+
+/// [`open_input`], decrypting age input (detected from its first bytes) with `identities`; the
+/// compression inside is detected after decryption. Encrypted input without identities, or with
+/// none that matches, fails here, before a byte is read past the header.
+pub async fn open_input_with(
+    location: &Location,
+    identities: Option<&Identities>,
+) -> Result<(InputStream, ReadMeter), StorageError> {
     let (raw, size) = open_raw_sized(location).await?;
     let meter = ReadMeter {
         read: Arc::new(AtomicU64::new(0)),
@@ -19,7 +30,8 @@ pub async fn open_input(location: &Location) -> Result<(InputStream, ReadMeter),
         inner: raw,
         read: meter.read.clone(),
     });
-    Ok((decompress(counted, location).await?, meter))
+    let plain = decrypt(counted, location, identities).await?;
+    Ok((decompress(plain, location).await?, meter))
 }
 
 /// Opens a location's stored bytes as they are (no decompression).

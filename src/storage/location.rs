@@ -266,9 +266,12 @@ impl Location {
         }
     }
 
-    /// The compression a file name implies: `.gz` → gzip, `.zst` → zstd.
+    /// The compression a file name implies: `.gz` → gzip, `.zst` → zstd, also before a final
+    /// `.age` (`x.json.gz.age`).
     pub fn implied_compression(&self) -> Compression {
         let name = self.file_name().unwrap_or_default();
+        // An encrypted document's name ends in .age after the compression's (x.json.gz.age).
+        let name = name.strip_suffix(".age").unwrap_or(&name);
         if name.ends_with(".gz") {
             Compression::Gzip
         } else if name.ends_with(".zst") {

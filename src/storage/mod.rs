@@ -54,6 +54,7 @@ use crate::text::{error_chain, hex, Secret};
 
 mod checksum;
 mod compression;
+mod encryption;
 mod input;
 mod location;
 mod output;
@@ -65,6 +66,7 @@ mod upload;
 
 pub use checksum::*;
 pub use compression::*;
+pub use encryption::*;
 pub use input::*;
 pub use location::*;
 pub use output::*;
@@ -182,6 +184,71 @@ pub enum StorageError {
         /// What is wrong.
         reason: String,
     },
+    /// A recipients or identity file cannot be read.
+    #[error("cannot read the {what} file {path}: {source}")]
+    KeyFile {
+        /// `recipients` or `identity`.
+        what: &'static str,
+        /// The file.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A recipients or identity file holds no key.
+    #[error(
+        "the {what} file {path} holds no key: expected lines of {expected} (# starts a comment)"
+    )]
+    NoKeys {
+        /// `recipients` or `identity`.
+        what: &'static str,
+        /// The file (or where the text came from).
+        path: String,
+        /// What a key looks like.
+        expected: &'static str,
+    },
+    /// A recipient that is not an age X25519 public key; its text is not repeated.
+    #[error("cannot encrypt to {origin}: {reason}")]
+    BadRecipient {
+        /// Which one (`recipient 2`, `line 3 of keys.txt`).
+        origin: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An identity that is not an age X25519 private key; its text is never repeated.
+    #[error("cannot use the age identity at {origin}: {reason}")]
+    BadIdentity {
+        /// Which one (`line 1 of key.txt`).
+        origin: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Encrypted input, and no identity to decrypt it with.
+    #[error(
+        "{0} is encrypted (age) and no identity was given to decrypt it: give the private key \
+         (AGE-SECRET-KEY-1…) of one of the recipients it was encrypted to. Nothing was read"
+    )]
+    NoIdentity(String),
+    /// None of the identities given is one the input was encrypted to.
+    #[error(
+        "cannot decrypt {0}: none of the age identities given matches its recipients (it was \
+         encrypted to other keys, or its header was modified). Nothing was read"
+    )]
+    WrongIdentity(String),
+    /// The age header of the input is damaged or truncated.
+    #[error("cannot decrypt {location}: {reason}. Nothing was read")]
+    BadEncryption {
+        /// The input.
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// ASCII-armored age input.
+    #[error(
+        "{0} is an ASCII-armored age file, which is not read here: decrypt it with age -d, or \
+         encrypt without armor"
+    )]
+    Armored(String),
     /// The stored bytes do not have the checksum of the sidecar.
     #[error(
         "checksum mismatch for {location}: expected sha256 {expected}, the stored bytes have \

@@ -4,8 +4,9 @@
 
 use super::*;
 
-/// A document being written: bytes go through compression into a temporary file, a multipart
-/// upload or stdout, and become visible only through [`publish`](Self::publish).
+/// A document being written: bytes go through compression, then encryption when asked for, into
+/// a temporary file, a multipart upload or stdout, and become visible only through
+/// [`publish`](Self::publish).
 pub struct Output {
     location: Location,
     target: Target,
@@ -13,17 +14,18 @@ pub struct Output {
 }
 
 pub(super) enum Target {
-    Stdout(Encoder<MeasuringWriter<tokio::io::Stdout>>),
+    Stdout(Encoder<Sealer<MeasuringWriter<tokio::io::Stdout>>>),
     File {
-        encoder: Encoder<MeasuringWriter<tokio::fs::File>>,
+        encoder: Encoder<Sealer<MeasuringWriter<tokio::fs::File>>>,
         temp: TempFile,
         path: PathBuf,
         /// File bytes written when writeback was last started (see `start_writeback`).
         kicked: u64,
     },
     Object {
-        /// Compresses into a buffer that is drained into the upload after every write.
-        encoder: Encoder<Vec<u8>>,
+        /// Compresses (and encrypts) into a buffer that is drained into the upload after every
+        /// write.
+        encoder: Encoder<Sealer<Vec<u8>>>,
         upload: Upload,
         hasher: Hasher,
         stored: u64,
@@ -70,7 +72,8 @@ pub(super) fn start_writeback(file: &tokio::fs::File) {
     let _ = file;
 }
 
-/// Counts (and optionally hashes) the bytes that reach the file (after compression).
+/// Counts (and optionally hashes) the bytes that reach the file (after compression and
+/// encryption).
 pub(super) struct MeasuringWriter<W> {
     inner: W,
     count: u64,
@@ -210,10 +213,20 @@ impl Output {
         location: &Location,
         compression: impl Into<Codec>,
     ) -> Result<Output, StorageError> {
+        Output::create_encrypted(location, compression, None).await
+    }
+
+    /// [`create`](Self::create), encrypting the compressed bytes to `recipients` when given: what
+    /// is stored, hashed into the sidecar and counted is then the age file.
+    pub async fn create_encrypted(
+        location: &Location,
+        compression: impl Into<Codec>,
+        recipients: Option<&Recipients>,
+    ) -> Result<Output, StorageError> {
         let compression = compression.into();
         let target = match location {
             Location::Stdio => Target::Stdout(Encoder::new(
-                MeasuringWriter::new(tokio::io::stdout(), false),
+                Sealer::new(MeasuringWriter::new(tokio::io::stdout(), false), recipients)?,
                 compression,
             )),
             Location::Path(path) => {
@@ -236,7 +249,10 @@ impl Output {
                 })?;
                 Target::File {
                     encoder: Encoder::new(
-                        MeasuringWriter::new(tokio::fs::File::from_std(file), true),
+                        Sealer::new(
+                            MeasuringWriter::new(tokio::fs::File::from_std(file), true),
+                            recipients,
+                        )?,
                         compression,
                     ),
                     temp: TempFile {
@@ -247,7 +263,10 @@ impl Output {
                 }
             }
             Location::ObjectStore(object) => Target::Object {
-                encoder: Encoder::new(Vec::with_capacity(DRAIN_BYTES * 2), compression),
+                encoder: Encoder::new(
+                    Sealer::new(Vec::with_capacity(DRAIN_BYTES * 2), recipients)?,
+                    compression,
+                ),
                 upload: Upload::start(object).await?,
                 hasher: Hasher::new(),
                 stored: 0,
@@ -279,7 +298,7 @@ impl Output {
                 encoder, kicked, ..
             } => {
                 let written = encoder.write_all(bytes).await;
-                let file = encoder.get_mut();
+                let file = encoder.get_mut().get_mut();
                 if file.count >= *kicked + WRITEBACK_BYTES {
                     *kicked = file.count;
                     start_writeback(&file.inner);
@@ -300,7 +319,7 @@ impl Output {
                         location: self.location.to_string(),
                         source,
                     })?;
-                let buffer = encoder.get_mut();
+                let buffer = encoder.get_mut().get_mut();
                 if buffer.len() >= DRAIN_BYTES {
                     hasher.update(&buffer[..]);
                     *stored += buffer.len() as u64;
@@ -323,8 +342,9 @@ impl Output {
         Ok(())
     }
 
-    /// Completes the document: compression trailer, then fsync and publishing with its
-    /// `.sha256` sidecar. Returns the size of what was stored (compressed bytes).
+    /// Completes the document: compression trailer, age's last chunk, then fsync and publishing
+    /// with its `.sha256` sidecar. Returns the size of what was stored (compressed, encrypted
+    /// bytes).
     ///
     /// A file is published as a pair by [`publish_file_pair`]: any failure keeps the previous
     /// document and sidecar at the path. An object is completed by the multipart upload, which
@@ -343,7 +363,8 @@ impl Output {
         };
         let (size, digest) = match self.target {
             Target::Stdout(encoder) => {
-                let writer = encoder.finish().await.map_err(io_error("write"))?;
+                let sealer = encoder.finish().await.map_err(io_error("write"))?;
+                let writer = sealer.finish().await.map_err(io_error("write"))?;
                 return Ok(writer.count);
             }
             Target::File {
@@ -352,7 +373,8 @@ impl Output {
                 path,
                 ..
             } => {
-                let mut writer = encoder.finish().await.map_err(io_error("write"))?;
+                let sealer = encoder.finish().await.map_err(io_error("write"))?;
+                let mut writer = sealer.finish().await.map_err(io_error("write"))?;
                 let size = writer.count;
                 let digest = writer.hasher.take().unwrap_or_default().finish();
                 writer.inner.sync_all().await.map_err(io_error("sync"))?;
@@ -371,7 +393,11 @@ impl Output {
                 mut hasher,
                 mut stored,
             } => {
-                let rest = match encoder.finish().await {
+                let finished = match encoder.finish().await {
+                    Ok(sealer) => sealer.finish().await,
+                    Err(error) => Err(error),
+                };
+                let rest = match finished {
                     Ok(rest) => rest,
                     Err(source) => {
                         upload.abort().await;

@@ -6,6 +6,7 @@ mod support;
 
 mod cli;
 mod compressed;
+mod encrypted;
 mod faults;
 mod golden;
 mod leftovers;

@@ -8,6 +8,7 @@ mod bad_input;
 mod clean;
 mod compressed;
 mod direct;
+mod encrypted;
 mod foreign_keys;
 mod modes;
 mod progress;

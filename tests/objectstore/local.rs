@@ -8,7 +8,7 @@ use cityforge_data::sinks::export_file::ExportFileSinkConfig;
 use cityforge_data::sinks::postgres::PostgresSinkConfig;
 use cityforge_data::sources::export_file::ExportFileSourceConfig;
 use cityforge_data::sources::postgres::PostgresSourceConfig;
-use cityforge_data::storage::{allow_memory_locations, Compression, Location, StoreOptions};
+use cityforge_data::storage::{allow_memory_locations, Compression, Location};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{cli, files_in, sample_db};
@@ -94,12 +94,7 @@ async fn memory_urls_round_trip_in_process() {
     assert_eq!(report.location, "memory://tests/exports/cityforge.json.gz");
 
     let target = crate::support::empty_cityforge("memimport").await;
-    let source = ExportFileSourceConfig {
-        location: url.to_owned(),
-        store: StoreOptions::new(),
-        include: None,
-        exclude: Vec::new(),
-    };
+    let source = ExportFileSourceConfig::new(url);
     let sink = PostgresSinkConfig {
         url: Some(target.url.clone().into()),
         ..Default::default()

@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod encrypted;
 mod faults;
 mod local;
 mod pipeline;

@@ -4,6 +4,7 @@
 mod support;
 
 mod drift;
+mod encrypted;
 mod engine;
 mod postgres;
 mod ready;

@@ -78,6 +78,11 @@ pub const IMPORT: Key = Key {
     lang: "bash",
     first_line: "# Skip records that already exist",
 };
+/// The encrypted backup examples ([`session`]).
+pub const ENCRYPTION: Key = Key {
+    lang: "bash",
+    first_line: "# On the machine that restores: the key pair",
+};
 /// `run`, `run --dry-run`, `check`, `check --connect` of a ready pipeline ([`pipelines`]).
 pub const PIPELINE_COMMANDS: Key = Key {
     lang: "bash",
@@ -135,7 +140,7 @@ pub const IMAGE: Key = Key {
 };
 
 /// Every block the tests run, in README order.
-pub const BLOCKS: [Key; 14] = [
+pub const BLOCKS: [Key; 15] = [
     SET_UP,
     VERSION,
     EXPORT,
@@ -143,6 +148,7 @@ pub const BLOCKS: [Key; 14] = [
     PIPELINE_COMMANDS,
     PIPELINE_EXAMPLE,
     TRANSFORM_REFERENCE,
+    ENCRYPTION,
     VERIFY,
     CRONJOB_INSTALL,
     CRONJOB,

@@ -8,8 +8,9 @@
 //! - `/backups/cityforge_20251024.json.gz`: the export block's daily backup (made as the CronJob
 //!   makes its, without IndexingJob and TokenBlacklist), under the README's date;
 //! - `backup_before_deletion.json`: an export taken before a card and a tag are deleted;
-//! - `s3://cityforge-backups/cityforge_20251024_030000.json.gz`: the CronJob's export, under the
-//!   README's time (its `.sha256` naming the new name);
+//! - `s3://cityforge-backups/cityforge_20251024_030000.json.gz.age`: the CronJob's export,
+//!   encrypted to the recipient of `key.txt` (the session's key pair), under the README's time
+//!   (its `.sha256` naming the new name);
 //! - `seed_data.json`, `backup.json.gz`: written by the export commands before them.
 
 use std::path::Path;
@@ -18,15 +19,19 @@ use std::process::Output;
 use crate::cronjob::{excerpt, restore_job, Container};
 use crate::s3::{configure_endpoint, S3Server};
 use crate::shell::{postgres_env, runs, s3_env, steps, Shell, Step};
-use crate::support::{checksums, cli, count, sample_db, TestDb};
+use crate::support::{age_keypair, checksums, cli, count, sample_db, TestDb};
 use crate::{
-    block, CRONJOB_INSTALL, EXPORT, IMPORT, KUBECTL_EXPORT, KUBECTL_IMPORT, RESTORE_JOB, VERIFY,
+    block, CRONJOB_INSTALL, ENCRYPTION, EXPORT, IMPORT, KUBECTL_EXPORT, KUBECTL_IMPORT,
+    RESTORE_JOB, VERIFY,
 };
 
 /// The bucket the README's examples use.
 const BUCKET: &str = "cityforge-backups";
 /// The daily backup the README's `verify` and restore name.
-const DAILY_KEY: &str = "cityforge_20251024_030000.json.gz";
+const DAILY_KEY: &str = "cityforge_20251024_030000.json.gz.age";
+/// The identity file the README's restore commands read, in the working folder: the private key
+/// of the recipient the CronJob encrypts to (the ConfigMap's, which the session gives).
+const KEY_FILE: &str = "cityforge-backup-key.txt";
 
 /// Whether a file starts with gzip's magic bytes.
 fn is_gzip(path: &Path) -> bool {
@@ -44,25 +49,42 @@ fn files(dir: &Path, prefix: &str, suffix: &str) -> Vec<String> {
 /// Runs the README's CronJob excerpt as Kubernetes would: its command and arguments, no shell,
 /// its environment. `POSTGRES_HOST` names the cluster's service `cityforge-db`: the test server's
 /// host stands for it; the variables the excerpt leaves out ("as in the seed", "from the secret",
-/// "for MinIO") point at the test database and S3 server.
-fn run_cronjob(db: &TestDb) -> Output {
-    run_container(db, &excerpt())
+/// "for MinIO") point at the test database and S3 server; the ConfigMap's recipient is
+/// `recipient`.
+fn run_cronjob(db: &TestDb, recipient: &str) -> Output {
+    run_container(
+        db,
+        &excerpt(),
+        &[("CITYFORGE_BACKUP_RECIPIENT", recipient.to_owned())],
+    )
 }
 
 /// Runs a container of the deploy files as Kubernetes would: its command and arguments, no
 /// shell, its environment, with the `POSTGRES_*` variables (the cluster's service, the Secret's
-/// user) and the S3 variables pointing at the test database and S3 server.
-fn run_container(db: &TestDb, container: &Container) -> Output {
+/// user) and the S3 variables pointing at the test database and S3 server. `from_refs` stands
+/// for the variables the container takes from a ConfigMap or a Secret; `$(NAME)` in an argument
+/// is replaced by the variable's value, as Kubernetes does.
+fn run_container(db: &TestDb, container: &Container, from_refs: &[(&str, String)]) -> Output {
     assert_eq!(container.command, "cityforge-data");
     let mut command = cli();
     configure_endpoint(&mut command, &S3Server::shared().endpoint());
-    command.envs(postgres_env(&db.url)).args(&container.args);
+    command.envs(postgres_env(&db.url));
+    let mut variables: Vec<(String, String)> = Vec::new();
     for (name, value) in &container.env {
         // The database is the test's, wherever the file points.
         if !name.starts_with("POSTGRES_") {
-            command.env(name, value);
+            variables.push((name.clone(), value.clone()));
         }
     }
+    variables.extend(from_refs.iter().map(|(n, v)| (n.to_string(), v.clone())));
+    for arg in &container.args {
+        let mut arg = arg.clone();
+        for (name, value) in &variables {
+            arg = arg.replace(&format!("$({name})"), value);
+        }
+        command.arg(arg);
+    }
+    command.envs(variables);
     command.output().unwrap()
 }
 
@@ -162,6 +184,22 @@ async fn the_export_and_import_blocks_run_as_shown() {
             assert_eq!(count(&client, "indexing_jobs").await, 0, "also emptied");
         }
     }
+
+    // Encrypted backups: the key pair the README makes with age-keygen (skipped here), then
+    // the export, verify and import with it.
+    let (_, recipient) = age_keypair(dir, KEY_FILE);
+    std::fs::write(shell.path("recipients.txt"), format!("{recipient}\n")).unwrap();
+    let before = checksums(&db).await;
+    for run in runs(block(ENCRYPTION)) {
+        shell.run(&run, &shown);
+    }
+    let stored = std::fs::read(shell.path("backups/cityforge.json.gz.age")).unwrap();
+    assert!(stored.starts_with(b"age-encryption.org/v1\n"), "encrypted");
+    assert_eq!(
+        checksums(&db).await,
+        before,
+        "a skip import of the same data"
+    );
 }
 
 #[tokio::test]
@@ -174,11 +212,14 @@ async fn the_cronjob_verify_and_kubectl_blocks_run_as_shown() {
     let initial = checksums(&db).await;
     let users = count(&db.connect().await, "users").await;
 
-    // The CronJob.
+    // The CronJob, encrypting to the recipient of a key pair whose private key is on the
+    // reader's machine (the working folder), as the README has it.
     for step in steps(block(CRONJOB_INSTALL)) {
         assert!(matches!(step, Step::Skip { .. }), "{step:?}");
     }
-    let output = run_cronjob(&db);
+    let (key, recipient) = age_keypair(shell.dir(), KEY_FILE);
+    let key_text = std::fs::read_to_string(&key).unwrap();
+    let output = run_cronjob(&db, &recipient);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the CronJob's export: {stderr}");
     for line in stderr.lines() {
@@ -190,6 +231,9 @@ async fn the_cronjob_verify_and_kubectl_blocks_run_as_shown() {
         panic!("the CronJob's export and its .sha256: {keys:?}")
     };
     assert!(key.starts_with("cityforge_") && sidecar == &format!("{key}.sha256"));
+    assert!(key.ends_with(".json.gz.age"), "{key}");
+    let stored = s3.get(BUCKET, key).await.unwrap();
+    assert!(stored.starts_with(b"age-encryption.org/v1\n"), "encrypted");
     // The README's verify and restore name the backup of 2025-10-24 03:00.
     s3.put(BUCKET, DAILY_KEY, s3.get(BUCKET, key).await.unwrap())
         .await;
@@ -250,7 +294,11 @@ async fn the_cronjob_verify_and_kubectl_blocks_run_as_shown() {
         "both name the README's backup: {containers:?}"
     );
     for container in containers {
-        let output = run_container(&db, &container);
+        let output = run_container(
+            &db,
+            &container,
+            &[("CITYFORGE_AGE_IDENTITY", key_text.clone())],
+        );
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{}: {stderr}", container.args[0]);
     }

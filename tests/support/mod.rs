@@ -361,3 +361,21 @@ pub fn without_timestamp(document: &str) -> String {
         &document[close + 1..]
     )
 }
+
+/// A new age key pair: the identity file written in `dir` as age-keygen writes it, and its
+/// recipient (`age1…`).
+pub fn age_keypair(dir: &std::path::Path, name: &str) -> (PathBuf, String) {
+    use age::secrecy::ExposeSecret as _;
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public().to_string();
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "# created: for a test\n# public key: {recipient}\n{}\n",
+            identity.to_string().expose_secret()
+        ),
+    )
+    .unwrap();
+    (path, recipient)
+}
