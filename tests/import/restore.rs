@@ -1,12 +1,19 @@
 //! The documented restore (README "Restore" and deploy/k8s) of the documented backup (the
 //! CronJob's export flags), and an import into a database without the tables.
 
-use crate::support::{count, fresh_db, sample_db};
+use std::path::Path;
+
+use crate::support::{age_keypair, count, fresh_db, sample_db};
 use crate::{assert_ok, checksums, export, import, stderr};
 
+/// The variable the CronJob's `--encrypt-to` names (Kubernetes puts its value in the argument).
+const RECIPIENT_VARIABLE: &str = "$(CITYFORGE_BACKUP_RECIPIENT)";
+
 /// The CronJob's export flags, read from deploy/k8s/backup-cronjob.yaml: the `args` after
-/// `export`, without the output and the retention (which apply to the bucket).
-fn cronjob_export() -> Vec<String> {
+/// `export`, without the output and the retention (which apply to the bucket), encrypted to
+/// `recipient` as the ConfigMap's would be; `None` leaves the encryption out, for a test that
+/// must read the document's text.
+fn cronjob_export(recipient: Option<&str>) -> Vec<String> {
     let yaml = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/deploy/k8s/backup-cronjob.yaml"
@@ -22,12 +29,22 @@ fn cronjob_export() -> Vec<String> {
         .filter(|a| !a.starts_with("--output") && !a.starts_with("--keep-"))
         .collect();
     assert!(args.iter().any(|a| a.starts_with("--exclude")), "{args:?}");
-    args
+    assert!(
+        args.iter().any(|a| a.contains(RECIPIENT_VARIABLE)),
+        "the CronJob encrypts to the ConfigMap's recipient: {args:?}"
+    );
+    args.into_iter()
+        .filter_map(|a| match recipient {
+            Some(recipient) => Some(a.replace(RECIPIENT_VARIABLE, recipient)),
+            None => (!a.contains(RECIPIENT_VARIABLE)).then_some(a),
+        })
+        .collect()
 }
 
 /// The README's restore from the bucket (section "Export and import with `kubectl exec`"): the
-/// flags of its `cityforge-data import --mode clean --yes` command, without `-i` and its value.
-fn readme_restore() -> Vec<String> {
+/// flags of its `cityforge-data import --mode clean --yes` command, without `-i` and its value
+/// and the key's redirection, the key read from `identity` instead of standard input.
+fn readme_restore(identity: &Path) -> Vec<String> {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let start = readme
@@ -46,11 +63,16 @@ fn readme_restore() -> Vec<String> {
     while let Some(word) = words.next() {
         if word == "-i" {
             words.next();
+        } else if word == "<" {
+            break;
+        } else if word == "/dev/stdin" {
+            args.push(identity.display().to_string());
         } else {
             args.push(word.to_owned());
         }
     }
     assert!(args.iter().any(|a| a == "--also-empty"), "{args:?}");
+    assert!(args.iter().any(|a| a == "--identity"), "{args:?}");
     args
 }
 
@@ -63,12 +85,16 @@ fn strs(args: &[String]) -> Vec<&str> {
 async fn the_readme_restore_of_the_cronjob_backup_succeeds() {
     let db = sample_db("restoreok", 1_000).await;
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("backup.json");
-    export(&db, &file, &strs(&cronjob_export()));
+    let file = dir.path().join("backup.json.age");
+    let (identity, recipient) = age_keypair(dir.path(), "key.txt");
+    export(&db, &file, &strs(&cronjob_export(Some(&recipient))));
+    assert!(std::fs::read(&file)
+        .unwrap()
+        .starts_with(b"age-encryption.org/v1"));
     let client = db.connect().await;
     assert!(count(&client, "token_blacklist").await > 0);
     let users = count(&client, "users").await;
-    let output = import(&db, &file, &strs(&readme_restore()));
+    let output = import(&db, &file, &strs(&readme_restore(&identity)));
     assert_ok(&output);
     assert_eq!(count(&client, "token_blacklist").await, 0);
     assert_eq!(count(&client, "indexing_jobs").await, 0);
@@ -80,7 +106,8 @@ async fn without_also_empty_the_restore_refuses_before_reading_the_file() {
     let db = sample_db("restorerefuse", 1_000).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("backup.json");
-    export(&db, &file, &strs(&cronjob_export()));
+    let (identity, _) = age_keypair(dir.path(), "key.txt");
+    export(&db, &file, &strs(&cronjob_export(None)));
     // The metadata, then a body that does not parse: reading it would fail.
     let text = std::fs::read_to_string(&file).unwrap();
     let data = text.find("\"data\"").expect("a data section");
@@ -91,7 +118,7 @@ async fn without_also_empty_the_restore_refuses_before_reading_the_file() {
     )
     .unwrap();
     let before = checksums(&db).await;
-    let restore = readme_restore();
+    let restore = readme_restore(&identity);
     let flag = restore.iter().position(|a| a == "--also-empty").unwrap();
     let without: Vec<&str> = strs(&restore)
         .into_iter()
@@ -119,13 +146,16 @@ async fn without_also_empty_the_restore_refuses_before_reading_the_file() {
 async fn a_named_table_not_referencing_is_fine_but_an_unnamed_one_still_refuses() {
     let db = sample_db("restorepartial", 1_000).await;
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("backup.json");
-    export(&db, &file, &strs(&cronjob_export()));
+    let file = dir.path().join("backup.json.age");
+    let (identity, recipient) = age_keypair(dir.path(), "key.txt");
+    export(&db, &file, &strs(&cronjob_export(Some(&recipient))));
     let before = checksums(&db).await;
     let output = import(
         &db,
         &file,
         &[
+            "--identity",
+            identity.to_str().unwrap(),
             "--mode",
             "clean",
             "--yes",
