@@ -36,18 +36,11 @@ const PYTHON_GZIP: &str = "import gzip, shutil, sys\n\
     with gzip.open(sys.argv[1], 'rb') as f:\n    shutil.copyfileobj(f, sys.stdout.buffer)\n";
 
 fn export(url: &str, file: &Path, args: &[&str]) {
-    let output = cli()
-        .arg("export")
-        .arg("-o")
-        .arg(file)
-        .args(args)
-        .env("DATABASE_URL", url)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "export {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = [std::ffi::OsStr::new("-o"), file.as_os_str()];
+    crate::export_ok(
+        url,
+        None,
+        output.into_iter().chain(args.iter().map(|a| a.as_ref())),
     );
 }
 

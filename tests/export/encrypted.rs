@@ -38,18 +38,7 @@ fn run(command: &mut Command) -> Vec<u8> {
 }
 
 fn export(url: &str, dir: &Path, args: &[&str]) {
-    let output = cli()
-        .current_dir(dir)
-        .arg("export")
-        .args(args)
-        .env("DATABASE_URL", url)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "export {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::export_ok(url, Some(dir), args);
 }
 
 #[tokio::test]

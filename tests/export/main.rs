@@ -43,6 +43,31 @@ pub async fn read_document(path: &Path) -> String {
 
 pub use support::without_timestamp;
 
+/// Runs `cityforge-data export ARGS` on the database at `url`, in `dir` when given, and fails
+/// the test with the command's error output unless it succeeds.
+pub fn export_ok<S: AsRef<std::ffi::OsStr>>(
+    url: &str,
+    dir: Option<&Path>,
+    args: impl IntoIterator<Item = S>,
+) {
+    let mut command = support::cli();
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let output = command
+        .arg("export")
+        .args(&args)
+        .env("DATABASE_URL", url)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "export {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Parses a document keeping key order and exact number text.
 pub fn parse(text: &str) -> serde_json::Value {
     serde_json::from_str(text).expect("the export is valid JSON")

@@ -39,18 +39,11 @@ async fn shown_in(client: &tokio_postgres::Client, zone: &str, value: &str) -> S
 }
 
 fn export(url: &str, out: &std::path::Path, args: &[&str]) {
-    let output = cli()
-        .arg("export")
-        .arg("-o")
-        .arg(out)
-        .args(args)
-        .env("DATABASE_URL", url)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = [std::ffi::OsStr::new("-o"), out.as_os_str()];
+    crate::export_ok(
+        url,
+        None,
+        output.into_iter().chain(args.iter().map(|a| a.as_ref())),
     );
 }
 
