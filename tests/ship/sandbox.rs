@@ -32,6 +32,17 @@ impl Sandbox {
         let out = base.path().join("out");
         std::fs::create_dir(&work).unwrap();
         std::fs::create_dir(&out).unwrap();
+        // A copy of the binary the user can reach: the build's own may sit below a folder only
+        // its owner may enter (a clone in `mktemp -d`), as the image's binary never does.
+        let bin = base.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        std::fs::copy(binary(), bin.join("cityforge-data")).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(
+            bin.join("cityforge-data"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
         std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o555)).unwrap();
         std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -80,7 +91,8 @@ impl Sandbox {
 
     /// The binary with `args`; its output audited.
     fn run(&self, args: &[&str]) -> Output {
-        let output = self.command(&binary()).args(args).output().unwrap();
+        let binary = self.base.path().join("bin/cityforge-data");
+        let output = self.command(&binary).args(args).output().unwrap();
         audit(&output);
         output
     }
