@@ -81,7 +81,13 @@ async fn check_one(path: &std::path::Path, connect: bool) -> Result<()> {
     file.warn_literal_secrets();
     if connect {
         // As `run` takes it without --yes: a clean sink needs its confirm.
-        plan::check_connected(&file, RunOptions::default()).await?;
+        let checked = plan::check_connected(&file, RunOptions::default()).await?;
+        if let Some(rows) = checked.subset_rows {
+            crate::outln!("{}: the subset copies", path.display())?;
+            for (model, count) in rows {
+                crate::outln!("  {model:<24} {count}")?;
+            }
+        }
     } else {
         plan::validate(&file, RunOptions::default())?;
         let mut needed: Vec<(&str, Vec<String>)> = Vec::new();

@@ -77,6 +77,9 @@ pub struct PipelineConfig {
     /// The privacy policy.
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// A referentially consistent slice of the source instead of all of it.
+    #[serde(default)]
+    pub subset: Option<Spanned<super::subset::SubsetConfig>>,
 }
 
 /// The source of a pipeline.
@@ -236,6 +239,7 @@ impl PipelineFile {
                 transforms: Vec::new(),
                 sinks: vec![Spanned::new(0..0, sink)],
                 policy: PolicyConfig::default(),
+                subset: None,
             },
             unset: Vec::new(),
             literal_secrets: Vec::new(),

@@ -7,5 +7,6 @@ pub mod drift;
 pub mod plan;
 pub mod runner;
 pub mod secrets;
+pub mod subset;
 
 pub use runner::{run, ModelCount, RunReport};

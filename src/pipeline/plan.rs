@@ -16,6 +16,7 @@ use tracing::info;
 use super::config::{Origin, PipelineError, PipelineFile, SinkConfig, SourceConfig};
 use super::drift;
 use super::runner::{run as run_pipeline, RunReport};
+use super::subset::{select, Graph, Selection};
 use crate::catalog::{estimate_rows, Catalog, Naming};
 use crate::error::{Error, Result};
 use crate::format::Metadata;
@@ -52,6 +53,18 @@ fn validation_errors(file: &PipelineFile, options: RunOptions) -> Vec<PipelineEr
     if let SourceConfig::Postgres(config) = file.config.source.get_ref() {
         if let Some(problem) = config.validate() {
             errors.push(file.error_at(file.config.source.span(), problem));
+        }
+    }
+    if let Some(subset) = &file.config.subset {
+        for problem in subset.get_ref().validate() {
+            errors.push(file.error_at(subset.span(), problem));
+        }
+        if !matches!(file.config.source.get_ref(), SourceConfig::Postgres(_)) {
+            errors.push(file.error_at(
+                subset.span(),
+                "subset: a subset is computed from a PostgreSQL source's foreign keys; this \
+                 source is an export file",
+            ));
         }
     }
     if file.config.sinks.is_empty() {
@@ -108,7 +121,48 @@ fn catalog_errors(file: &PipelineFile, catalog: &Catalog) -> Vec<PipelineError> 
             errors.push(e);
         }
     }
+    if let Some(subset) = &file.config.subset {
+        if let Err(problems) = Graph::resolve(subset.get_ref(), catalog) {
+            errors.extend(
+                problems
+                    .into_iter()
+                    .map(|p| file.error_at(subset.span(), p)),
+            );
+        }
+    }
     errors
+}
+
+/// The subset's rows, computed in `source`'s snapshot before it reads any; `None` without a
+/// `[subset]`. The file has passed [`check_catalog`].
+async fn subset_selection(
+    file: &PipelineFile,
+    source: &PostgresSource,
+) -> Result<Option<Selection>> {
+    let Some(subset) = &file.config.subset else {
+        return Ok(None);
+    };
+    let config = subset.get_ref();
+    let graph = Graph::resolve(config, source.catalog()).map_err(|problems| {
+        PipelineError::from_many(
+            problems
+                .into_iter()
+                .map(|p| file.error_at(subset.span(), p))
+                .collect(),
+        )
+    })?;
+    let seed = config.seed.as_deref().unwrap_or_default();
+    let selection = select(source.snapshot_client(), source.catalog(), &graph, seed).await?;
+    Ok(Some(selection))
+}
+
+/// What `check --connect` found: the source's catalog, and the rows a subset copies per model.
+#[derive(Debug)]
+pub struct Checked {
+    /// The selected models of the source (empty for an export-file source).
+    pub catalog: Catalog,
+    /// Per model, the rows the `[subset]` copies.
+    pub subset_rows: Option<Vec<(String, u64)>>,
 }
 
 /// The strict policy: every column transformed or kept; otherwise list every unclassified column
@@ -175,7 +229,7 @@ fn check_policy(file: &PipelineFile, catalog: &Catalog) -> Result<(), PipelineEr
 
 /// Reads the source's catalog (read-only) and runs every check: `check --connect`. Every problem
 /// is reported: those in the file, and those against the catalog when the source can be read.
-pub async fn check_connected(file: &PipelineFile, options: RunOptions) -> Result<Catalog> {
+pub async fn check_connected(file: &PipelineFile, options: RunOptions) -> Result<Checked> {
     let mut errors = validation_errors(file, options);
     if let Err(unset) = file.require_variables() {
         // The source's URL may be among the unset variables: report what the file shows.
@@ -185,10 +239,13 @@ pub async fn check_connected(file: &PipelineFile, options: RunOptions) -> Result
     let SourceConfig::Postgres(config) = file.config.source.get_ref() else {
         // An export file has no catalog before it is read: the file checks are all there is.
         PipelineError::all(errors)?;
-        return Ok(Catalog {
-            tables: Vec::new(),
-            naming: Naming::Auto,
-            unknown_to_preset: Vec::new(),
+        return Ok(Checked {
+            catalog: Catalog {
+                tables: Vec::new(),
+                naming: Naming::Auto,
+                unknown_to_preset: Vec::new(),
+            },
+            subset_rows: None,
         });
     };
     let opened: Result<PostgresSource> = config.build(&excluded_models(file)).await;
@@ -228,7 +285,11 @@ pub async fn check_connected(file: &PipelineFile, options: RunOptions) -> Result
         }
     }
     PipelineError::all(errors)?;
-    Ok(catalog)
+    let subset_rows = subset_selection(file, &source).await?.map(|s| s.rows);
+    Ok(Checked {
+        catalog,
+        subset_rows,
+    })
 }
 
 /// The schema drift between the source's catalog and a PostgreSQL sink's target, as an error
@@ -252,7 +313,10 @@ fn drift_error(
 
 /// Describes what `run` would do, without moving data (`run --dry-run`).
 pub async fn plan(file: &PipelineFile, options: RunOptions) -> Result<String> {
-    let catalog = check_connected(file, options).await?;
+    let Checked {
+        catalog,
+        subset_rows,
+    } = check_connected(file, options).await?;
     let mut out = String::new();
     let _ = writeln!(out, "Pipeline {}", file.origin);
     match file.config.source.get_ref() {
@@ -261,9 +325,27 @@ pub async fn plan(file: &PipelineFile, options: RunOptions) -> Result<String> {
             let _ = writeln!(out, "Source: PostgreSQL {settings}");
             let client = settings.connect().await?;
             let estimates = estimate_rows(&client, &catalog.tables).await?;
-            let _ = writeln!(out, "Models (estimated rows):");
-            for (table, estimate) in catalog.tables.iter().zip(estimates) {
-                let _ = writeln!(out, "  {:<24} ~{estimate}", table.model);
+            match &subset_rows {
+                None => {
+                    let _ = writeln!(out, "Models (estimated rows):");
+                }
+                Some(_) => {
+                    let _ = writeln!(out, "Models (rows the subset copies, of about):");
+                }
+            }
+            for (index, (table, estimate)) in catalog.tables.iter().zip(estimates).enumerate() {
+                match &subset_rows {
+                    None => {
+                        let _ = writeln!(out, "  {:<24} ~{estimate}", table.model);
+                    }
+                    Some(rows) => {
+                        let _ = writeln!(
+                            out,
+                            "  {:<24} {} of ~{estimate}",
+                            table.model, rows[index].1
+                        );
+                    }
+                }
                 for transform in &file.config.transforms {
                     let config = transform.get_ref();
                     if !matches!(config, TransformConfig::ExcludeModels(_))
@@ -335,12 +417,20 @@ pub async fn run(
         .any(|sink| matches!(sink.get_ref(), SinkConfig::ExportFile(_)));
     // A PostgreSQL source's catalog, which PostgreSQL targets must match, and its database.
     let mut source_catalog = None;
+    // The subset's rows, kept before any other transform sees them.
+    let mut keep: Option<super::subset::Keep> = None;
     let (mut source, database, zone): (Box<dyn Source>, String, _) =
         match file.config.source.get_ref() {
             SourceConfig::Postgres(config) => {
                 let mut source = config.build(&excluded).await?;
                 check_catalog(file, source.catalog())?;
                 push_down_filters(file, &mut source)?;
+                if let Some(selection) = subset_selection(file, &source).await? {
+                    let total: u64 = selection.rows.iter().map(|(_, rows)| rows).sum();
+                    info!(rows = total, "Subset selected.");
+                    source.expect_rows(selection.rows.iter().map(|(_, rows)| *rows).collect());
+                    keep = Some(selection.keep);
+                }
                 let name = config
                     .settings()
                     .map_or_else(|_| source.database().to_owned(), |s| s.database());
@@ -362,6 +452,9 @@ pub async fn run(
         };
     let pushed_down = matches!(file.config.source.get_ref(), SourceConfig::Postgres(_));
     let mut transforms: Vec<Box<dyn Transform>> = Vec::new();
+    if let Some(keep) = keep {
+        transforms.push(Box::new(keep));
+    }
     for transform in &file.config.transforms {
         let config = transform.get_ref();
         match config {

@@ -8,6 +8,7 @@ mod encrypted;
 mod engine;
 mod postgres;
 mod ready;
+mod subset;
 
 use std::path::Path;
 use std::process::Output;

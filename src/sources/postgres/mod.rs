@@ -175,6 +175,18 @@ impl PostgresSource {
         })
     }
 
+    /// The connection holding the snapshot: queries on it before the first table is read see
+    /// the same rows the source will read (a pipeline's subset is computed on it).
+    pub fn snapshot_client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Replaces the estimated rows of each table (for progress) with known counts, in the
+    /// catalog's order.
+    pub fn expect_rows(&mut self, rows: Vec<u64>) {
+        self.estimates = rows;
+    }
+
     /// The tables that will be read, in order.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog

@@ -176,6 +176,16 @@ struct Compiled {
 }
 
 impl FilterConfig {
+    /// A filter dropping the rows of `model` that meet `conditions` (combined by `matching`).
+    pub fn new(model: &str, conditions: Vec<Condition>, matching: FilterMatch) -> FilterConfig {
+        FilterConfig {
+            model: model.to_owned(),
+            conditions,
+            matching,
+            used_columns: OnceLock::new(),
+        }
+    }
+
     /// The columns its conditions test, in order, each once.
     pub fn columns(&self) -> &[String] {
         self.used_columns.get_or_init(|| {
