@@ -253,6 +253,16 @@ const RING: &str = "
     INSERT INTO note SELECT i, 'n' || i FROM generate_series(1, 150) i;
     COMMIT;";
 
+/// `ring_pipeline` reading with two connections on the shared snapshot, and writing an export
+/// document `copy.json` beside the database.
+fn ring_pipeline_parallel_with_file(source: &TestDb, target: &TestDb, subset: &str) -> String {
+    ring_pipeline(source, target, subset).replacen(
+        "\n\n[subset]",
+        "\njobs = 2\n\n[subset]",
+        1,
+    ) + "\n[[sinks]]\ntype = \"export_file\"\nlocation = \"copy.json\"\n"
+}
+
 fn ring_pipeline(source: &TestDb, target: &TestDb, subset: &str) -> String {
     format!(
         "[source]\ntype = \"postgres\"\nurl = \"{}\"\n\n[subset]\n{subset}\n\n\
@@ -293,24 +303,42 @@ async fn cycles_in_the_data_and_in_the_schema_converge() {
         ),
     ];
     for (index, (subset, persons, teams, notes)) in cases.into_iter().enumerate() {
-        let target = fresh_db("ringdst").await;
-        target
-            .connect()
-            .await
-            .batch_execute(schema_only)
-            .await
-            .unwrap();
-        let path = write_pipeline(
-            dir.path(),
-            &format!("ring{index}.toml"),
-            &ring_pipeline(&source, &target, subset),
-        );
-        let output = run_cli(&["run", path.to_str().unwrap()], &[], dir.path());
-        assert!(output.status.success(), "{subset}: {}", stderr(&output));
-        assert_eq!(ids(&target, "person").await, persons, "{subset}");
-        assert_eq!(ids(&target, "team").await, teams, "{subset}");
-        let copied_notes = target.texts("SELECT count(*)::text FROM note").await;
-        assert_eq!(copied_notes, [notes.to_string()], "{subset}");
+        // The second case also reads in parallel and writes a file: the same slice everywhere.
+        for parallel in [false, true].into_iter().take(index + 1) {
+            let target = fresh_db("ringdst").await;
+            target
+                .connect()
+                .await
+                .batch_execute(schema_only)
+                .await
+                .unwrap();
+            let text = match parallel {
+                false => ring_pipeline(&source, &target, subset),
+                true => ring_pipeline_parallel_with_file(&source, &target, subset),
+            };
+            let path = write_pipeline(dir.path(), &format!("ring{index}.toml"), &text);
+            let output = run_cli(&["run", path.to_str().unwrap()], &[], dir.path());
+            assert!(output.status.success(), "{subset}: {}", stderr(&output));
+            assert_eq!(ids(&target, "person").await, persons, "{subset}");
+            assert_eq!(ids(&target, "team").await, teams, "{subset}");
+            let copied_notes = target.texts("SELECT count(*)::text FROM note").await;
+            assert_eq!(copied_notes, [notes.to_string()], "{subset}");
+            if parallel {
+                let document: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(dir.path().join("copy.json")).unwrap())
+                        .unwrap();
+                let mut in_file: Vec<i64> = document["data"]["person"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|record| record["id"].as_i64().unwrap())
+                    .collect();
+                in_file.sort();
+                let want: Vec<i64> = persons.iter().map(|&p| i64::from(p)).collect();
+                assert_eq!(in_file, want, "{subset}: the file");
+                assert_eq!(document["data"]["note"].as_array().unwrap().len(), notes);
+            }
+        }
     }
 }
 

@@ -58,8 +58,10 @@ pub async fn select(
         let mut conditions = Vec::new();
         let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
         if let Some(percent) = root.sample {
-            // The first 60 bits of md5(seed ‖ key) against the share of 2^60 sampled.
-            let threshold = ((percent / 100.0) * (1u64 << 60) as f64).round() as u64;
+            // The first 60 bits of md5(seed ‖ key) below ⌊2^60 × percent / 100⌋ (the percentage
+            // to a millionth of a percent, in integers, so the bound is exact).
+            let millionths = (percent * 1e6).round() as u128;
+            let threshold = ((1u128 << 60) * millionths / 100_000_000) as u64;
             conditions.push(format!(
                 "('x' || substr(md5($1::text || x.{key}::text), 1, 15))::bit(60)::bigint < \
                  {threshold}"
