@@ -256,11 +256,8 @@ const RING: &str = "
 /// `ring_pipeline` reading with two connections on the shared snapshot, and writing an export
 /// document `copy.json` beside the database.
 fn ring_pipeline_parallel_with_file(source: &TestDb, target: &TestDb, subset: &str) -> String {
-    ring_pipeline(source, target, subset).replacen(
-        "\n\n[subset]",
-        "\njobs = 2\n\n[subset]",
-        1,
-    ) + "\n[[sinks]]\ntype = \"export_file\"\nlocation = \"copy.json\"\n"
+    ring_pipeline(source, target, subset).replacen("\n\n[subset]", "\njobs = 2\n\n[subset]", 1)
+        + "\n[[sinks]]\ntype = \"export_file\"\nlocation = \"copy.json\"\n"
 }
 
 fn ring_pipeline(source: &TestDb, target: &TestDb, subset: &str) -> String {

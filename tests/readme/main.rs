@@ -93,6 +93,11 @@ pub const PIPELINE_EXAMPLE: Key = Key {
     lang: "toml",
     first_line: "[source]",
 };
+/// The subset example ([`pipelines`]).
+pub const SUBSET: Key = Key {
+    lang: "toml",
+    first_line: "[subset]",
+};
 /// The transform reference ([`pipelines`]).
 pub const TRANSFORM_REFERENCE: Key = Key {
     lang: "toml",
@@ -140,13 +145,14 @@ pub const IMAGE: Key = Key {
 };
 
 /// Every block the tests run, in README order.
-pub const BLOCKS: [Key; 15] = [
+pub const BLOCKS: [Key; 16] = [
     SET_UP,
     VERSION,
     EXPORT,
     IMPORT,
     PIPELINE_COMMANDS,
     PIPELINE_EXAMPLE,
+    SUBSET,
     TRANSFORM_REFERENCE,
     ENCRYPTION,
     VERIFY,

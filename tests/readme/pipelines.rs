@@ -7,7 +7,7 @@ use std::process::Output;
 use crate::s3::{configure_endpoint, S3Server};
 use crate::shell::{runs, Shell};
 use crate::support::{cli, count, empty_cityforge, sample_db, TestDb};
-use crate::{block, PIPELINE_COMMANDS, PIPELINE_EXAMPLE, TRANSFORM_REFERENCE};
+use crate::{block, PIPELINE_COMMANDS, PIPELINE_EXAMPLE, SUBSET, TRANSFORM_REFERENCE};
 
 /// The CLI in `dir` with `env` and the S3 server's variables.
 fn run_cli(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -53,11 +53,22 @@ async fn the_pipeline_commands_run_as_shown() {
         .unwrap();
     }
     let runs = runs(block(PIPELINE_COMMANDS));
-    assert_eq!(runs.len(), 4, "run, run --dry-run, check, check --connect");
+    assert_eq!(
+        runs.len(),
+        5,
+        "run, run --dry-run, check, check --connect, the subset's run --dry-run"
+    );
     for run in runs {
         let ran = shell.run(&run, &[]);
         if run.command.text.contains("--dry-run") {
             assert!(ran.stdout.contains("Sinks:"), "the plan: {}", ran.stdout);
+        }
+        if run.command.text.contains("subset") {
+            assert!(
+                ran.stdout.contains("rows the subset copies"),
+                "the subset's plan: {}",
+                ran.stdout
+            );
         }
     }
     let client = staging.connect().await;
@@ -121,4 +132,42 @@ async fn the_transform_reference_passes_check_connect_and_runs() {
     assert_success(&output, "check --connect of the transform reference");
     let output = run_cli(dir.path(), &["run", "reference.toml"], &env);
     assert_success(&output, "run of the transform reference");
+}
+
+#[tokio::test]
+async fn the_subset_example_passes_check_connect_and_runs() {
+    let db = sample_db("readme_subset", 2_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("subset.toml"),
+        format!(
+            "[source]\ntype = \"postgres\"\nurl = \"{}\"\n\n{}\n\
+             [[sinks]]\ntype = \"export_file\"\nlocation = \"out.json\"\n",
+            db.url,
+            block(SUBSET).text
+        ),
+    )
+    .unwrap();
+    let output = run_cli(dir.path(), &["check", "--connect", "subset.toml"], &[]);
+    assert_success(&output, "check --connect of the subset example");
+    let listed = String::from_utf8_lossy(&output.stdout).into_owned();
+    let output = run_cli(dir.path(), &["run", "subset.toml"], &[]);
+    assert_success(&output, "run of the subset example");
+    let document: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out.json")).unwrap()).unwrap();
+    let users = document["data"]["User"].as_array().unwrap().len();
+    let all_users = count(&db.connect().await, "users").await as usize;
+    assert!(
+        users > 0 && users < all_users,
+        "a slice: {users} of {all_users}"
+    );
+    let announced = listed
+        .lines()
+        .find_map(|line| line.trim_start().strip_prefix("User "))
+        .map(|rest| rest.trim().to_owned());
+    assert_eq!(
+        announced,
+        Some(users.to_string()),
+        "check --connect announced the users copied: {listed}"
+    );
 }
