@@ -13,7 +13,12 @@
 //! BENCH_BASELINE_BIN=/path/to/old/cityforge-data cargo bench --bench copy   # before / after
 //! BENCH_EXPORT_BIN=/path/to/cityforge-data cargo bench --bench copy         # another build
 //! BENCH_HOLD=1 cargo bench --bench copy           # pause after loading (for perf, psql, …)
+//! BENCH_SUBSET=0 cargo bench --bench copy         # without the two subset cases
 //! ```
+//!
+//! The subset cases run `pipelines/prod-to-staging-subset.toml` as it is (5 % of the users) and
+//! with `sample = 50`; their rows are whatever the slice holds, reported per model below the
+//! table (the ready pipeline's test checks them against an independent computation).
 //!
 //! It starts a throwaway PostgreSQL cluster ([`LocalPg`]), creates database `cityforge`, loads
 //! the deterministic sample data ([`sample::load`]), runs `VACUUM ANALYZE` and `CHECKPOINT`, and
@@ -58,6 +63,12 @@ const RUN_PLAIN: &str = "run: postgres → postgres";
 const RUN_SANITIZED: &str = "run: prod-to-staging.toml";
 /// The plain case with the baseline build.
 const RUN_PLAIN_BASE: &str = "run: postgres → postgres (baseline)";
+/// `run` of `pipelines/prod-to-staging-subset.toml` as it is: 5 % of the users.
+const RUN_SUBSET_5: &str = "run: prod-to-staging-subset.toml (5 %)";
+/// The same with `sample = 50`.
+const RUN_SUBSET_50: &str = "run: prod-to-staging-subset.toml (50 %)";
+/// The ready subset pipeline.
+const PROD_TO_STAGING_SUBSET: &str = "pipelines/prod-to-staging-subset.toml";
 /// The sanitized case with the baseline build.
 const RUN_SANITIZED_BASE: &str = "run: prod-to-staging.toml (baseline)";
 
@@ -103,16 +114,17 @@ fn cases(
             Stage::new(bin, &["--quiet", "run", &plain], false).env("SOURCE_URL", &source_url)
         ],
     };
-    let run_sanitized = |name, bin: &Path, database| Case {
+    let run_file = |name, bin: &Path, file: &str, database| Case {
         name,
         file: None,
         database,
         may_fail: false,
-        stages: vec![Stage::new(bin, &["--quiet", "run", &sanitized], false)
+        stages: vec![Stage::new(bin, &["--quiet", "run", file], false)
             .env("PRODUCTION_DATABASE_URL", &source_url)
             .env("STAGING_DATABASE_URL", pg.url(database))
             .env("SANITIZE_SECRET", SANITIZE_SECRET)],
     };
+    let run_sanitized = |name, bin: &Path, database| run_file(name, bin, &sanitized, database);
     let mut cases = vec![Case {
         name: PG_DUMP_PSQL,
         file: None,
@@ -143,7 +155,34 @@ fn cases(
             "target_sanitized_base",
         ));
     }
+    if std::env::var("BENCH_SUBSET").as_deref() != Ok("0") {
+        let ready = Path::new(env!("CARGO_MANIFEST_DIR")).join(PROD_TO_STAGING_SUBSET);
+        let half = work.join("prod-to-staging-subset-50.toml");
+        let text = std::fs::read_to_string(&ready)?;
+        let halved = text.replace("sample = 5 }", "sample = 50 }");
+        if halved == text {
+            return Err(format!("{PROD_TO_STAGING_SUBSET}: no `sample = 5 }}` to change").into());
+        }
+        std::fs::write(&half, halved)?;
+        cases.push(run_file(
+            RUN_SUBSET_5,
+            export_bin,
+            &ready.to_string_lossy(),
+            "target_subset_5",
+        ));
+        cases.push(run_file(
+            RUN_SUBSET_50,
+            export_bin,
+            &half.to_string_lossy(),
+            "target_subset_50",
+        ));
+    }
     Ok(cases)
+}
+
+/// Whether the case copies a subset (whose rows are reported, not checked against a total).
+fn subset(case: &Case) -> bool {
+    case.name == RUN_SUBSET_5 || case.name == RUN_SUBSET_50
 }
 
 /// Whether the case runs `pipelines/prod-to-staging.toml` (which leaves tables unfilled).
@@ -180,14 +219,36 @@ fn fresh_target(target: &Target, case: &Case) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
+/// Rows per table of the case's target, in [`sample::TABLES`] order.
+fn rows_per_table(target: &Target, case: &Case) -> Result<Vec<u64>, Box<dyn Error>> {
+    let counts: Vec<String> = sample::TABLES
+        .iter()
+        .map(|t| format!("(SELECT count(*) FROM {t})"))
+        .collect();
+    let line = target.psql(
+        case.database,
+        &[&format!("SELECT concat_ws(' ', {})", counts.join(", "))],
+    )?;
+    line.split_whitespace().map(|n| Ok(n.parse()?)).collect()
+}
+
 /// Checks that every row arrived (`expected`: all, or those of the tables the sanitized
-/// pipeline fills), then drops the target.
+/// pipeline fills; a subset's rows per table are kept in `sliced`), then drops the target.
 fn check_and_drop(
     target: &Target,
     case: &Case,
     run: &Run,
     expected: (u64, u64),
+    sliced: &mut BTreeMap<&'static str, Vec<u64>>,
 ) -> Result<(), Box<dyn Error>> {
+    if subset(case) {
+        sliced.insert(case.name, rows_per_table(target, case)?);
+        target.psql(
+            "postgres",
+            &[&format!("DROP DATABASE {} WITH (FORCE)", case.database)],
+        )?;
+        return Ok(());
+    }
     let skip: &[&str] = if sanitized(case) {
         &UNFILLED_TABLES
     } else {
@@ -222,6 +283,8 @@ fn report(
     total_rows: u64,
     cases: &[Case],
     runs: &BTreeMap<&str, Vec<Run>>,
+    sliced: &BTreeMap<&'static str, Vec<u64>>,
+    source_rows: &[u64],
 ) -> Result<(), Box<dyn Error>> {
     let summaries: BTreeMap<&str, Summary> = runs
         .iter()
@@ -252,6 +315,36 @@ fn report(
             s.other_cpu,
             s.wall / peer.wall,
             cell(PG_DUMP_PSQL),
+        );
+    }
+    if !sliced.is_empty() {
+        let names: Vec<&str> = sliced.keys().copied().collect();
+        println!("\nRows per table: the source, and what each subset copied (its last run).\n");
+        println!(
+            "| table | source | {} |",
+            names
+                .iter()
+                .map(|n| cell(n))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        println!("|---|---:|{}", "---:|".repeat(names.len()));
+        for (index, table) in sample::TABLES.iter().enumerate() {
+            let copied: Vec<String> = names.iter().map(|n| sliced[n][index].to_string()).collect();
+            println!(
+                "| {table} | {} | {} |",
+                source_rows[index],
+                copied.join(" | ")
+            );
+        }
+        let totals: Vec<String> = names
+            .iter()
+            .map(|n| sliced[n].iter().sum::<u64>().to_string())
+            .collect();
+        println!(
+            "| **total** | {} | {} |",
+            source_rows.iter().sum::<u64>(),
+            totals.join(" | ")
         );
     }
     if baseline_bin().is_none() {
@@ -324,20 +417,32 @@ fn run() -> Result<(), Box<dyn Error>> {
         work.close()?;
         return Ok(());
     }
+    let mut sliced = BTreeMap::new();
     let runs = rounds(
         &target,
         &cases,
         config.repeats,
         &mut |case| fresh_target(&target, case),
-        &mut |case, run| check_and_drop(&target, case, run, expected),
+        &mut |case, run| check_and_drop(&target, case, run, expected, &mut sliced),
     )?;
-    report(&config, total_rows, &cases, &runs)?;
+    let source = Case {
+        name: "source",
+        file: None,
+        database: DB,
+        may_fail: false,
+        stages: Vec::new(),
+    };
+    let source_rows = rows_per_table(&target, &source)?;
+    report(&config, total_rows, &cases, &runs, &sliced, &source_rows)?;
     support::charts::rss_chart(
         "copy",
         config.rows,
         "a PostgreSQL → PostgreSQL copy",
         &runs,
-        &[RUN_PLAIN, RUN_SANITIZED],
+        &[RUN_PLAIN, RUN_SANITIZED, RUN_SUBSET_5, RUN_SUBSET_50]
+            .into_iter()
+            .filter(|name| runs.contains_key(name))
+            .collect::<Vec<_>>(),
     )?;
     drop(cases);
     work.close()?;
