@@ -8,6 +8,7 @@
 //! tests/ship does for kubernetes-validate).
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
@@ -67,6 +68,15 @@ impl Program {
         );
         None
     }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago (for an emulator that cannot be told to pick
+/// one itself; [`Emulator::start`] is retried when another process took it meanwhile).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port on 127.0.0.1")
+        .port()
 }
 
 /// A running emulator, killed (and its folder removed) when dropped.
