@@ -2,12 +2,18 @@
 //! this process on 127.0.0.1 by [`s3`]) and the throwaway PostgreSQL of the other test binaries.
 //! Round trips through `s3://`, `file://` and `memory://`; peak memory of a 50 MB upload; the
 //! server going away mid-upload, SIGTERM, a missing bucket, a wrong endpoint; retention; `verify`.
+//! `az://` against Azurite and `gs://` against a GCS emulator, programs the tests start on
+//! 127.0.0.1 ([`azure`], [`gcs`]); where one is not installed, its tests say so and pass (they
+//! fail with `CI=true`).
 
 #[path = "../support/mod.rs"]
 mod support;
 
+mod azure;
+mod emulator;
 mod encrypted;
 mod faults;
+mod gcs;
 mod local;
 mod pipeline;
 mod retention;
