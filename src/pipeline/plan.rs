@@ -152,7 +152,15 @@ async fn subset_selection(
         )
     })?;
     let seed = config.seed.as_deref().unwrap_or_default();
-    let selection = select(source.snapshot_client(), source.catalog(), &graph, seed).await?;
+    let chunk = config.chunk_keys.unwrap_or(super::subset::CHUNK);
+    let selection = select(
+        source.snapshot_client(),
+        source.catalog(),
+        &graph,
+        seed,
+        chunk,
+    )
+    .await?;
     Ok(Some(selection))
 }
 

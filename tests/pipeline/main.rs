@@ -9,6 +9,7 @@ mod engine;
 mod postgres;
 mod ready;
 mod subset;
+mod subset_generated;
 
 use std::path::Path;
 use std::process::Output;

@@ -1,6 +1,7 @@
 //! Computes a subset's rows in the source's snapshot: the roots' keys, then down along the
 //! edges, then up along every foreign key until nothing new appears. Keys live in bitmaps; each
-//! query takes at most [`CHUNK`] of them and streams its answer, so neither side holds more.
+//! query takes at most a chunk of them ([`CHUNK`](super::CHUNK) by default) and streams its
+//! answer, so neither side holds more.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use tokio_postgres::Client;
 use tracing::debug;
 
 use super::graph::{join_condition, Graph, Role};
-use super::{Keep, CHUNK};
+use super::Keep;
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::pg::sql::quote_ident;
@@ -39,12 +40,14 @@ struct Keys {
 }
 
 /// Runs the subset's queries on `client`, which must be inside the source's snapshot, so the
-/// subset and the copy see the same rows. `seed` keys the roots' samples.
+/// subset and the copy see the same rows. `seed` keys the roots' samples; queries take at most
+/// `chunk` keys.
 pub async fn select(
     client: &Client,
     catalog: &Catalog,
     graph: &Graph,
     seed: &str,
+    chunk: usize,
 ) -> Result<Selection> {
     let tables = &catalog.tables;
     let mut keys: Vec<Keys> = tables.iter().map(|_| Keys::default()).collect();
@@ -87,7 +90,7 @@ pub async fn select(
     // Down: follow the edges from every newly selected row until none is new.
     while let Some(parent) = keys.iter().position(|k| !k.new_down.is_empty()) {
         let taken = std::mem::take(&mut keys[parent].new_down);
-        for chunk in chunks(&taken) {
+        for chunk in chunks(&taken, chunk) {
             for edge in graph.edges.iter().filter(|e| e.parent == parent) {
                 let child = &tables[edge.child];
                 let parent_table = &tables[parent];
@@ -166,7 +169,7 @@ pub async fn select(
             "x.{} = ANY($1::int8[])",
             quote_ident(&tables[from].columns[key].name)
         );
-        for chunk in chunks(&taken) {
+        for chunk in chunks(&taken, chunk) {
             add_references(client, catalog, graph, &mut keys, from, &rows, &chunk).await?;
         }
     }
@@ -263,11 +266,11 @@ async fn stream_keys(
     Ok(())
 }
 
-/// The keys of `set`, at most [`CHUNK`] at a time, as the `int8[]` a query takes.
-fn chunks(set: &RoaringTreemap) -> impl Iterator<Item = Vec<i64>> + '_ {
+/// The keys of `set`, at most `size` at a time, as the `int8[]` a query takes.
+fn chunks(set: &RoaringTreemap, size: usize) -> impl Iterator<Item = Vec<i64>> + '_ {
     let mut iter = set.iter();
     std::iter::from_fn(move || {
-        let chunk: Vec<i64> = iter.by_ref().take(CHUNK).map(|k| k as i64).collect();
+        let chunk: Vec<i64> = iter.by_ref().take(size.max(1)).map(|k| k as i64).collect();
         (!chunk.is_empty()).then_some(chunk)
     })
 }
