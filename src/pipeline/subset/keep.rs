@@ -89,6 +89,7 @@ impl Transform for Keep {
                     keys,
                     model: table.model.clone(),
                     column: column.clone(),
+                    kept: Vec::new(),
                 })))
             }
         }
@@ -112,11 +113,13 @@ struct KeepIn<'t> {
     keys: &'t RoaringTreemap,
     model: String,
     column: String,
+    /// Whether each row of the batch is kept (reused from batch to batch).
+    kept: Vec<bool>,
 }
 
 impl BoundTransform for KeepIn<'_> {
     fn apply(&mut self, batch: &mut Batch) -> Result<(), TransformError> {
-        let mut keep = Vec::with_capacity(batch.rows());
+        self.kept.clear();
         for row in 0..batch.rows() {
             let kept = match batch.cell(row, self.index) {
                 None => false,
@@ -129,9 +132,10 @@ impl BoundTransform for KeepIn<'_> {
                     self.keys.contains(key as u64)
                 }
             };
-            keep.push(kept);
+            self.kept.push(kept);
         }
-        batch.retain_rows(|row| keep[row]);
+        let kept = &self.kept;
+        batch.retain_rows(|row| kept[row]);
         Ok(())
     }
 }

@@ -134,10 +134,8 @@ pub async fn select(
                             })?
                             .get(0);
                         followed_rows[edge.child] += count as u64;
-                        add_references(
-                            client, catalog, graph, &mut keys, edge.child, &rows, &chunk,
-                        )
-                        .await?;
+                        let rows = Some((rows.as_str(), &chunk));
+                        add_references(client, catalog, graph, &mut keys, edge.child, rows).await?;
                     }
                     _ => {}
                 }
@@ -147,16 +145,7 @@ pub async fn select(
     // Passthrough models: everything they reference.
     for (index, role) in graph.roles.iter().enumerate() {
         if *role == Role::Passthrough {
-            add_references(
-                client,
-                catalog,
-                graph,
-                &mut keys,
-                index,
-                "TRUE",
-                &Vec::new(),
-            )
-            .await?;
+            add_references(client, catalog, graph, &mut keys, index, None).await?;
         }
     }
     // Up: what every selected row references, until nothing new appears.
@@ -170,7 +159,8 @@ pub async fn select(
             quote_ident(&tables[from].columns[key].name)
         );
         for chunk in chunks(&taken, chunk) {
-            add_references(client, catalog, graph, &mut keys, from, &rows, &chunk).await?;
+            let rows = Some((rows.as_str(), &chunk));
+            add_references(client, catalog, graph, &mut keys, from, rows).await?;
         }
     }
     let mut rows = Vec::with_capacity(tables.len());
@@ -203,16 +193,15 @@ pub async fn select(
     })
 }
 
-/// Adds to their models the keys of every row that the rows of `from` matching `rows` (a
-/// condition on alias `x`, `$1` the chunk) reference.
+/// Adds to their models the keys of every row that rows of `from` reference: the rows matching
+/// a condition on alias `x` whose `$1` is a chunk of keys, or all of them (`None`).
 async fn add_references(
     client: &Client,
     catalog: &Catalog,
     graph: &Graph,
     keys: &mut [Keys],
     from: usize,
-    rows: &str,
-    chunk: &Vec<i64>,
+    rows: Option<(&str, &Vec<i64>)>,
 ) -> Result<()> {
     let tables = &catalog.tables;
     let table = &tables[from];
@@ -221,18 +210,17 @@ async fn add_references(
             continue;
         };
         let target = &tables[reference.to];
+        let (condition, params): (&str, Vec<&(dyn ToSql + Sync)>) = match rows {
+            Some((condition, chunk)) => (condition, vec![chunk]),
+            None => ("TRUE", Vec::new()),
+        };
         let sql = format!(
-            "SELECT DISTINCT r.{}::int8 FROM {} x JOIN {} r ON {} WHERE {rows}",
+            "SELECT DISTINCT r.{}::int8 FROM {} x JOIN {} r ON {} WHERE {condition}",
             quote_ident(&target.columns[key].name),
             table.qualified_name(),
             target.qualified_name(),
             join_condition(table, &reference.fk),
         );
-        let params: Vec<&(dyn ToSql + Sync)> = if rows.contains("$1") {
-            vec![chunk]
-        } else {
-            Vec::new()
-        };
         let entry = &mut keys[reference.to];
         stream_keys(client, &target.model, &sql, &params, |k| {
             if entry.all.insert(k) {
