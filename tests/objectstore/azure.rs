@@ -307,19 +307,7 @@ async fn export_retention_verify_and_import_through_azurite() {
     azurite.put(&container, &new, good).await;
 
     // Import into an empty database, streamed from the blob: the same rows.
-    let target = support::empty_cityforge("azimport").await;
-    let output = azurite
-        .cli()
-        .args(["import", "-i", &location])
-        .env("DATABASE_URL", &target.url)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(table_counts(&target).await, counts);
-    assert_eq!(
-        support::checksums(&target).await,
-        support::checksums(&db).await
-    );
+    crate::assert_imports_back(azurite.cli(), &location, &db, "azimport").await;
 }
 
 /// An export larger than a part is committed as several blocks, and imports back.
@@ -346,15 +334,7 @@ async fn a_large_export_is_committed_in_blocks_and_imports_back() {
     let blocks = azurite.committed_blocks(&container, "cityforge.json").await;
     assert!(blocks >= 3, "{blocks} committed blocks");
 
-    let target = support::empty_cityforge("azbigimport").await;
-    let output = azurite
-        .cli()
-        .args(["import", "-i", &location])
-        .env("DATABASE_URL", &target.url)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(table_counts(&target).await, table_counts(&db).await);
+    crate::assert_imports_back(azurite.cli(), &location, &db, "azbigimport").await;
 }
 
 /// A container that does not exist is named as such, and nothing is read or written.

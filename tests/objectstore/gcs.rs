@@ -211,19 +211,7 @@ async fn verify_and_import_read_an_export_stored_in_the_gcs_emulator() {
     assert_eq!(total_line, Some(total), "{text}");
 
     // Import, streamed from the object: the same rows.
-    let target = support::empty_cityforge("gcsimport").await;
-    let output = gcs
-        .cli()
-        .args(["import", "-i", &location])
-        .env("DATABASE_URL", &target.url)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(table_counts(&target).await, counts);
-    assert_eq!(
-        support::checksums(&target).await,
-        support::checksums(&db).await
-    );
+    crate::assert_imports_back(gcs.cli(), &location, &db, "gcsimport").await;
 
     // One byte changed: verify fails and says why.
     let mut bad = document;

@@ -46,6 +46,28 @@ pub async fn table_counts(db: &TestDb) -> Vec<(String, i64)> {
     counts
 }
 
+/// Imports `location` with `cli` (pointed at its store) into a new empty CityForge database
+/// named after `label`, and checks that it holds exactly `source`'s rows.
+pub async fn assert_imports_back(
+    mut cli: support::Cli,
+    location: &str,
+    source: &TestDb,
+    label: &str,
+) {
+    let target = support::empty_cityforge(label).await;
+    let output = cli
+        .args(["import", "-i", location])
+        .env("DATABASE_URL", &target.url)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(table_counts(&target).await, table_counts(source).await);
+    assert_eq!(
+        support::checksums(&target).await,
+        support::checksums(source).await
+    );
+}
+
 /// The CLI pointed at the shared S3 server.
 pub fn cli_s3() -> support::Cli {
     let mut command = cli();
