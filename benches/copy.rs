@@ -41,8 +41,8 @@ use cityforge_data::demo::local_pg::LocalPg;
 use cityforge_data::demo::sample;
 
 use support::{
-    cell, env_flag, first_line, hold, median, own_peak_rss_mib, prepare, print_header, rounds,
-    Case, Config, Run, Stage, Summary, Target, DB,
+    cell, env_flag, first_line, hold, median, print_header, rounds, Case, Config, Run, SetUp,
+    Stage, Summary, Target, DB,
 };
 
 /// The template database with the schema and no rows.
@@ -387,20 +387,11 @@ fn run() -> Result<(), Box<dyn Error>> {
             hash.get(..16).unwrap_or("?")
         );
     }
-    let pg = LocalPg::start()?;
-    println!(
-        "{} / {}",
-        first_line(&pg.bin_dir().join("pg_dump"), &["--version"]),
-        first_line(&pg.bin_dir().join("psql"), &["--version"])
-    );
-    let work = tempfile::Builder::new()
-        .prefix("cityforge-bench-")
-        .tempdir()?;
-    let total_rows = prepare(&pg, config.rows)?;
-    println!(
-        "bench process peak RSS {:.1} MiB (not inherited by the measured programs: trampoline)",
-        own_peak_rss_mib()
-    );
+    let SetUp {
+        pg,
+        work,
+        total_rows,
+    } = support::set_up(&config, ["pg_dump", "psql"])?;
     let target = Target {
         pg: &pg,
         work: work.path(),
@@ -452,14 +443,5 @@ fn run() -> Result<(), Box<dyn Error>> {
 
 /// Runs the benchmark; exits 1 with the error on stderr when anything fails.
 fn main() -> ExitCode {
-    if let Some(code) = support::trampoline() {
-        return code;
-    }
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("PostgreSQL → PostgreSQL benchmark failed: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    support::main("PostgreSQL → PostgreSQL benchmark", run)
 }

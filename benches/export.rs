@@ -43,8 +43,8 @@ use cityforge_data::demo::local_pg::LocalPg;
 use cityforge_data::demo::sample;
 
 use support::{
-    cell, charts, first_line, hold, own_peak_rss_mib, prepare, print_header, rounds, rss_growth,
-    verdict, Case, Config, Run, Stage, Summary, Target, DB, OUT, RSS_LIMIT_MIB,
+    cell, charts, hold, print_header, rounds, rss_growth, verdict, Case, Config, Run, SetUp, Stage,
+    Summary, Target, DB, OUT, RSS_LIMIT_MIB,
 };
 
 /// Default export / `pg_dump --data-only`, wall time (the limits follow).
@@ -504,20 +504,11 @@ fn draw_charts(
 fn run() -> Result<(), Box<dyn Error>> {
     let config = Config::from_env()?;
     print_header("export benchmark", &config);
-    let pg = LocalPg::start()?;
-    println!(
-        "{} / {}",
-        first_line(&pg.bin_dir().join("pg_dump"), &["--version"]),
-        first_line(Path::new("gzip"), &["--version"])
-    );
-    let work = tempfile::Builder::new()
-        .prefix("cityforge-bench-")
-        .tempdir()?;
-    let total_rows = prepare(&pg, config.rows)?;
-    println!(
-        "bench process peak RSS {:.1} MiB (not inherited by the measured programs: trampoline)",
-        own_peak_rss_mib()
-    );
+    let SetUp {
+        pg,
+        work,
+        total_rows,
+    } = support::set_up(&config, ["pg_dump", "gzip"])?;
     let target = Target {
         pg: &pg,
         work: work.path(),
@@ -553,14 +544,5 @@ fn run() -> Result<(), Box<dyn Error>> {
 
 /// Runs the benchmark; exits 1 with the error on stderr when anything fails.
 fn main() -> ExitCode {
-    if let Some(code) = support::trampoline() {
-        return code;
-    }
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("export benchmark failed: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    support::main("export benchmark", run)
 }

@@ -45,8 +45,8 @@ use cityforge_data::demo::local_pg::LocalPg;
 use cityforge_data::demo::sample;
 
 use support::{
-    cell, env_flag, first_line, hold, own_peak_rss_mib, prepare, print_header, rounds, rss_growth,
-    verdict, Case, Config, Run, Stage, Summary, Target, DB, RSS_LIMIT_MIB,
+    cell, env_flag, hold, print_header, rounds, rss_growth, verdict, Case, Config, Run, SetUp,
+    Stage, Summary, Target, DB, RSS_LIMIT_MIB,
 };
 
 /// Import into empty / `psql -f` of the plain dump, wall time, at most.
@@ -594,20 +594,11 @@ fn report(
 fn run() -> Result<(), Box<dyn Error>> {
     let config = Config::from_env()?;
     print_header("import benchmark", &config);
-    let pg = LocalPg::start()?;
-    println!(
-        "{} / {}",
-        first_line(&pg.bin_dir().join("pg_restore"), &["--version"]),
-        first_line(&pg.bin_dir().join("psql"), &["--version"])
-    );
-    let work = tempfile::Builder::new()
-        .prefix("cityforge-bench-")
-        .tempdir()?;
-    let total_rows = prepare(&pg, config.rows)?;
-    println!(
-        "bench process peak RSS {:.1} MiB (not inherited by the measured programs: trampoline)",
-        own_peak_rss_mib()
-    );
+    let SetUp {
+        pg,
+        work,
+        total_rows,
+    } = support::set_up(&config, ["pg_restore", "psql"])?;
     let target = Target {
         pg: &pg,
         work: work.path(),
@@ -644,14 +635,5 @@ fn run() -> Result<(), Box<dyn Error>> {
 
 /// Runs the benchmark; exits 1 with the error on stderr when anything fails.
 fn main() -> ExitCode {
-    if let Some(code) = support::trampoline() {
-        return code;
-    }
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("import benchmark failed: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    support::main("import benchmark", run)
 }

@@ -693,6 +693,61 @@ pub fn print_header(title: &str, config: &Config) {
     );
 }
 
+/// What every benchmark starts with: a throwaway cluster, a work folder, and the sample loaded.
+pub struct SetUp {
+    /// The cluster (stopped and deleted when dropped).
+    pub pg: LocalPg,
+    /// The work folder (deleted when dropped).
+    pub work: tempfile::TempDir,
+    /// Rows of the loaded sample.
+    pub total_rows: u64,
+}
+
+/// Starts the cluster, prints the versions of the two peer `tools` (paths, or names in the
+/// cluster's bin directory), loads the sample ([`prepare`]) and prints the bench process's own
+/// peak RSS.
+pub fn set_up(config: &Config, tools: [&str; 2]) -> Result<SetUp, Box<dyn Error>> {
+    let pg = LocalPg::start()?;
+    let version = |tool: &str| {
+        let in_cluster = pg.bin_dir().join(tool);
+        let program = if in_cluster.exists() {
+            in_cluster
+        } else {
+            PathBuf::from(tool)
+        };
+        first_line(&program, &["--version"])
+    };
+    println!("{} / {}", version(tools[0]), version(tools[1]));
+    let work = tempfile::Builder::new()
+        .prefix("cityforge-bench-")
+        .tempdir()?;
+    let total_rows = prepare(&pg, config.rows)?;
+    println!(
+        "bench process peak RSS {:.1} MiB (not inherited by the measured programs: trampoline)",
+        own_peak_rss_mib()
+    );
+    Ok(SetUp {
+        pg,
+        work,
+        total_rows,
+    })
+}
+
+/// A benchmark's `main`: the trampoline when the process is one, else `run`, exiting 1 with
+/// the error (naming the `benchmark`) on stderr when anything fails.
+pub fn main(benchmark: &str, run: fn() -> Result<(), Box<dyn Error>>) -> ExitCode {
+    if let Some(code) = trampoline() {
+        return code;
+    }
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("{benchmark} failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Creates database [`DB`], loads the sample, vacuums; returns the total row count.
 pub fn prepare(pg: &LocalPg, rows: u64) -> Result<u64, Box<dyn Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
