@@ -3,22 +3,8 @@
 
 use std::path::Path;
 
-use crate::support::{sample_db, TestDb};
-use crate::{checksums, export, import, stderr};
-
-/// Imports `file` in clean mode (the most destructive) and checks the failure and the database.
-async fn assert_rejected(db: &TestDb, file: &Path, expected: &[&str]) {
-    let before = checksums(db).await;
-    let output = import(db, file, &["--mode", "clean", "--yes"]);
-    let message = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{message}");
-    for part in expected {
-        assert!(message.contains(part), "{message:?} lacks {part:?}");
-    }
-    let errors = message.lines().filter(|l| l.starts_with("error:")).count();
-    assert_eq!(errors, 1, "one error paragraph: {message}");
-    assert_eq!(checksums(db).await, before, "the database changed");
-}
+use crate::support::sample_db;
+use crate::{assert_rejected, checksums, export, import, stderr};
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
     let path = dir.join(name);
@@ -40,42 +26,56 @@ async fn malformed_files_are_refused() {
     assert_rejected(
         &db,
         &dir.path().join("missing.json"),
+        &[],
         &["missing.json", "no such file"],
     )
     .await;
     let not_json = write(dir.path(), "notjson.json", b"{\n  \"data\": {\n    oops\n}");
-    assert_rejected(&db, &not_json, &["not valid JSON at line 3, column 5"]).await;
+    assert_rejected(&db, &not_json, &[], &["not valid JSON at line 3, column 5"]).await;
     let truncated = write(
         dir.path(),
         "truncated.json",
         &text.as_bytes()[..text.len() * 2 / 3],
     );
-    assert_rejected(&db, &truncated, &["truncated.json"]).await;
+    assert_rejected(&db, &truncated, &[], &["truncated.json"]).await;
     let mut gzip = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
     gzip.extend_from_slice(b"this is not deflate data at all");
     let corrupt = write(dir.path(), "corrupt.json.gz", &gzip);
-    assert_rejected(&db, &corrupt, &["corrupt.json.gz"]).await;
+    assert_rejected(&db, &corrupt, &[], &["corrupt.json.gz"]).await;
     let no_meta = write(dir.path(), "nometa.json", br#"{"data": {}}"#);
     assert_rejected(
         &db,
         &no_meta,
+        &[],
         &["Invalid export file format", "export_metadata"],
     )
     .await;
     let no_data = write(dir.path(), "nodata.json", format!("{{{META}}}").as_bytes());
-    assert_rejected(&db, &no_data, &["Invalid export file format", "\"data\""]).await;
+    assert_rejected(
+        &db,
+        &no_data,
+        &[],
+        &["Invalid export file format", "\"data\""],
+    )
+    .await;
     let version = write(
         dir.path(),
         "version.json",
         br#"{"export_metadata": {"version": "9.9"}, "data": {}}"#,
     );
-    assert_rejected(&db, &version, &["version \"9.9\" is not supported"]).await;
+    assert_rejected(&db, &version, &[], &["version \"9.9\" is not supported"]).await;
     let unknown = write(
         dir.path(),
         "unknown.json",
         format!(r#"{{{META}, "data": {{"Gadget": [{{"id": 1}}]}}}}"#).as_bytes(),
     );
-    assert_rejected(&db, &unknown, &["model Gadget", "valid models: User, Tag"]).await;
+    assert_rejected(
+        &db,
+        &unknown,
+        &[],
+        &["model Gadget", "valid models: User, Tag"],
+    )
+    .await;
     let not_array = write(
         dir.path(),
         "notarray.json",
@@ -84,6 +84,7 @@ async fn malformed_files_are_refused() {
     assert_rejected(
         &db,
         &not_array,
+        &[],
         &["data.Tag is an object, expected an array"],
     )
     .await;
@@ -95,7 +96,7 @@ async fn malformed_files_are_refused() {
         )
         .as_bytes(),
     );
-    assert_rejected(&db, &not_object, &["record 1 of Tag is a number"]).await;
+    assert_rejected(&db, &not_object, &[], &["record 1 of Tag is a number"]).await;
 }
 
 #[tokio::test]
@@ -118,6 +119,7 @@ async fn records_that_do_not_fit_are_refused_with_their_place() {
     assert_rejected(
         &db,
         &wrong_type,
+        &[],
         &["model Review", "record 0", "column rating", "five"],
     )
     .await;
@@ -134,6 +136,7 @@ async fn records_that_do_not_fit_are_refused_with_their_place() {
     assert_rejected(
         &db,
         &twice,
+        &[],
         &["model User", "(900001)", "more than once", "records 0,1"],
     )
     .await;
@@ -145,7 +148,7 @@ async fn records_that_do_not_fit_are_refused_with_their_place() {
         )
         .as_bytes(),
     );
-    assert_rejected(&db, &unknown_column, &["model Tag", "colour"]).await;
+    assert_rejected(&db, &unknown_column, &[], &["model Tag", "colour"]).await;
     let orphan = write(
         dir.path(),
         "orphan.json",
@@ -157,6 +160,7 @@ async fn records_that_do_not_fit_are_refused_with_their_place() {
     assert_rejected(
         &db,
         &orphan,
+        &[],
         &[
             "model HelpWantedComment",
             "id=900001",

@@ -6,29 +6,17 @@
 use std::path::Path;
 
 use crate::support::{age_keypair as keypair, cli, empty_cityforge, sample_db, TestDb};
-use crate::{assert_ok, checksums, export, import, stderr};
+use crate::{assert_ok, assert_rejected, checksums, export, import, stderr};
 
-/// Imports `file` in clean mode (the most destructive) and checks the failure and the database;
-/// returns the error.
+/// [`assert_rejected`], and no key material in the message.
 async fn assert_refused(db: &TestDb, file: &Path, args: &[&str], expected: &[&str]) -> String {
-    let before = checksums(db).await;
-    let mut all = vec!["--mode", "clean", "--yes"];
-    all.extend_from_slice(args);
-    let output = import(db, file, &all);
-    let message = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{message}");
-    for part in expected {
-        assert!(message.contains(part), "{message:?} lacks {part:?}");
-    }
-    let errors = message.lines().filter(|l| l.starts_with("error:")).count();
-    assert_eq!(errors, 1, "one error paragraph: {message}");
+    let message = assert_rejected(db, file, args, expected).await;
     let key_shown = message
         .match_indices("AGE-SECRET-KEY-1")
         .any(|(at, prefix)| {
             message[at + prefix.len()..].starts_with(|c: char| c.is_ascii_alphanumeric())
         });
     assert!(!key_shown, "key material shown: {message}");
-    assert_eq!(checksums(db).await, before, "the database changed");
     message
 }
 

@@ -23,6 +23,25 @@ use cityforge_data::catalog::{Catalog, Naming};
 pub use support::checksums;
 use support::{cli, TestDb};
 
+/// Imports `file` in clean mode (plus `args`) and checks that it fails with exit 1 and one error
+/// paragraph holding every `expected` part, and that the database is exactly as before; returns
+/// the message.
+pub async fn assert_rejected(db: &TestDb, file: &Path, args: &[&str], expected: &[&str]) -> String {
+    let before = checksums(db).await;
+    let mut all = vec!["--mode", "clean", "--yes"];
+    all.extend_from_slice(args);
+    let output = import(db, file, &all);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    for part in expected {
+        assert!(message.contains(part), "{message:?} lacks {part:?}");
+    }
+    let errors = message.lines().filter(|l| l.starts_with("error:")).count();
+    assert_eq!(errors, 1, "one error paragraph: {message}");
+    assert_eq!(checksums(db).await, before, "the database changed");
+    message
+}
+
 /// Runs `cityforge-data import` against `db` with extra arguments.
 pub fn import(db: &TestDb, file: &Path, args: &[&str]) -> Output {
     cli()

@@ -59,11 +59,17 @@ fn describe_header_error(error: &age::DecryptError) -> String {
         age::DecryptError::InvalidMac | age::DecryptError::InvalidHeader => {
             "its age header is damaged or was modified".to_owned()
         }
+        // A changed byte in the version line or a stanza's name reads as an unknown format too.
         age::DecryptError::UnknownFormat => {
-            "it was written by a newer age format this tool cannot read".to_owned()
+            "its age header names a format this tool cannot read: \
+                                             it is damaged or was modified, or a newer age wrote it"
+                .to_owned()
+        }
+        age::DecryptError::Io(io) if io.kind() == io::ErrorKind::InvalidData => {
+            format!("its age header is damaged or was modified ({io})")
         }
         age::DecryptError::Io(io) => format!("reading its age header failed: {io}"),
-        other => format!("its age header cannot be used: {other}"),
+        other => format!("its age header is damaged or cannot be used: {other}"),
     }
 }
 

@@ -219,6 +219,26 @@ fn a_cut_anywhere_is_refused() {
     }
 }
 
+/// A character that is not base64 in the header's stanza body: age reads the header as of an
+/// unknown format, and the error must say the file may be damaged, not only that a newer age
+/// wrote it (as it did before: found by the property below, on such a byte).
+#[test]
+fn a_changed_stanza_body_says_damaged() {
+    let (identities, raw, _) = sample();
+    let lines: Vec<usize> = raw
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(at, _)| at)
+        .take(2)
+        .collect();
+    let body = lines[1] + 1;
+    let mut changed = raw.clone();
+    changed[body + 5] = b'!';
+    let error = decrypt_bytes(changed, identities).unwrap_err();
+    assert!(error.contains("damaged"), "{error}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
