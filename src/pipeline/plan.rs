@@ -159,6 +159,7 @@ async fn subset_selection(
         &graph,
         seed,
         chunk,
+        source.filters(),
     )
     .await?;
     Ok(Some(selection))
@@ -257,7 +258,7 @@ pub async fn check_connected(file: &PipelineFile, options: RunOptions) -> Result
         });
     };
     let opened: Result<PostgresSource> = config.build(&excluded_models(file)).await;
-    let source = match opened {
+    let mut source = match opened {
         Ok(source) => source,
         Err(error) if errors.is_empty() => return Err(error),
         Err(error) => {
@@ -293,6 +294,8 @@ pub async fn check_connected(file: &PipelineFile, options: RunOptions) -> Result
         }
     }
     PipelineError::all(errors)?;
+    // The subset counts the rows the source will read: its filters first.
+    push_down_filters(file, &mut source)?;
     let subset_rows = subset_selection(file, &source).await?.map(|s| s.rows);
     Ok(Checked {
         catalog,

@@ -420,3 +420,59 @@ async fn subsets_that_cannot_work_are_refused_before_any_read() {
         }
     }
 }
+
+#[tokio::test]
+async fn rows_a_filter_drops_neither_count_nor_pull_in_what_they_reference() {
+    let schema = "
+        CREATE TABLE author (id int PRIMARY KEY);
+        CREATE TABLE post (id int PRIMARY KEY, author_id int REFERENCES author);
+        CREATE TABLE comment (id int PRIMARY KEY, post_id int REFERENCES post,
+                              author_id int REFERENCES author, spam boolean);";
+    let source = fresh_db("subsetfilter").await;
+    let client = source.connect().await;
+    client.batch_execute(schema).await.unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO author VALUES (1), (2), (3), (4);
+             INSERT INTO post VALUES (1, 1), (2, 4);
+             INSERT INTO comment VALUES (1, 1, 2, false), (2, 1, 3, true), (3, 2, 2, false);",
+        )
+        .await
+        .unwrap();
+    let target = fresh_db("subsetfilterdst").await;
+    target.connect().await.batch_execute(schema).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = ring_pipeline(
+        &source,
+        &target,
+        "roots = [{ model = \"author\", where = [{ column = \"id\", op = \"=\", value = 1 }] }]\n\
+         follow = [\"post.author_id\", \"comment.post_id\"]",
+    ) + "\n[[transforms]]\ntype = \"filter\"\nmodel = \"comment\"\n\
+         conditions = [{ column = \"spam\", op = \"=\", value = true }]\n";
+    let path = write_pipeline(dir.path(), "filtered.toml", &text);
+    let check = run_cli(
+        &["check", "--connect", path.to_str().unwrap()],
+        &[],
+        dir.path(),
+    );
+    assert!(check.status.success(), "{}", stderr(&check));
+    let listed = String::from_utf8_lossy(&check.stdout).into_owned();
+    let output = run_cli(&["run", path.to_str().unwrap()], &[], dir.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    // Author 1, their post and its one comment that is not spam, whose author 2 comes up; the
+    // spam comment's author 3 does not.
+    assert_eq!(ids(&target, "author").await, [1, 2]);
+    assert_eq!(ids(&target, "post").await, [1]);
+    assert_eq!(ids(&target, "comment").await, [1]);
+    for (model, rows) in [("author", 2), ("post", 1), ("comment", 1)] {
+        let line = listed
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(model))
+            .unwrap_or_else(|| panic!("{model} in {listed}"));
+        assert_eq!(
+            line.split_whitespace().nth(1),
+            Some(rows.to_string().as_str()),
+            "{line}"
+        );
+    }
+}

@@ -3,6 +3,7 @@
 //! query takes at most a chunk of them ([`CHUNK`](super::CHUNK) by default) and streams its
 //! answer, so neither side holds more.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures_util::{pin_mut, TryStreamExt};
@@ -16,6 +17,7 @@ use super::Keep;
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::pg::sql::quote_ident;
+use crate::record::TableSchema;
 
 /// What a subset copies: per model of the catalog, its rows, and how to keep them.
 #[derive(Debug)]
@@ -41,15 +43,18 @@ struct Keys {
 
 /// Runs the subset's queries on `client`, which must be inside the source's snapshot, so the
 /// subset and the copy see the same rows. `seed` keys the roots' samples; queries take at most
-/// `chunk` keys.
+/// `chunk` keys; `filters` are the conditions the source reads each model with (a pipeline's
+/// `filter`s), so rows it will not read neither count nor pull in what they reference.
 pub async fn select(
     client: &Client,
     catalog: &Catalog,
     graph: &Graph,
     seed: &str,
     chunk: usize,
+    filters: &BTreeMap<String, Vec<String>>,
 ) -> Result<Selection> {
     let tables = &catalog.tables;
+    let rows_of: Vec<String> = tables.iter().map(|t| rows_read(t, filters)).collect();
     let mut keys: Vec<Keys> = tables.iter().map(|_| Keys::default()).collect();
     let mut followed_rows = vec![0u64; tables.len()];
     for root in &graph.roots {
@@ -74,7 +79,7 @@ pub async fn select(
         conditions.extend(root.condition.clone());
         let sql = format!(
             "SELECT x.{key}::int8 FROM {} x WHERE {}",
-            table.qualified_name(),
+            rows_of[root.table],
             conditions.join(" AND ")
         );
         let entry = &mut keys[root.table];
@@ -103,7 +108,7 @@ pub async fn select(
                         let sql = format!(
                             "SELECT x.{}::int8 FROM {} x JOIN {} r ON {} WHERE r.{parent_key} = ANY($1::int8[])",
                             quote_ident(&child.columns[child_key].name),
-                            child.qualified_name(),
+                            rows_of[edge.child],
                             parent_table.qualified_name(),
                             join_condition(child, &edge.fk),
                         );
@@ -124,7 +129,7 @@ pub async fn select(
                         let rows = format!("x.{column} = ANY($1::int8[])");
                         let sql = format!(
                             "SELECT count(*) FROM {} x WHERE {rows}",
-                            child.qualified_name()
+                            rows_of[edge.child]
                         );
                         let count: i64 = client
                             .query_one(&sql, &[&chunk])
@@ -135,7 +140,10 @@ pub async fn select(
                             .get(0);
                         followed_rows[edge.child] += count as u64;
                         let rows = Some((rows.as_str(), &chunk));
-                        add_references(client, catalog, graph, &mut keys, edge.child, rows).await?;
+                        add_references(
+                            client, catalog, &rows_of, graph, &mut keys, edge.child, rows,
+                        )
+                        .await?;
                     }
                     _ => {}
                 }
@@ -145,7 +153,7 @@ pub async fn select(
     // Passthrough models: everything they reference.
     for (index, role) in graph.roles.iter().enumerate() {
         if *role == Role::Passthrough {
-            add_references(client, catalog, graph, &mut keys, index, None).await?;
+            add_references(client, catalog, &rows_of, graph, &mut keys, index, None).await?;
         }
     }
     // Up: what every selected row references, until nothing new appears.
@@ -160,7 +168,7 @@ pub async fn select(
         );
         for chunk in chunks(&taken, chunk) {
             let rows = Some((rows.as_str(), &chunk));
-            add_references(client, catalog, graph, &mut keys, from, rows).await?;
+            add_references(client, catalog, &rows_of, graph, &mut keys, from, rows).await?;
         }
     }
     let mut rows = Vec::with_capacity(tables.len());
@@ -170,7 +178,7 @@ pub async fn select(
             Role::Followed(_) => followed_rows[index],
             Role::Empty => 0,
             Role::Passthrough => {
-                let sql = format!("SELECT count(*) FROM {}", table.qualified_name());
+                let sql = format!("SELECT count(*) FROM {} x", rows_of[index]);
                 let count: i64 = client
                     .query_one(&sql, &[])
                     .await
@@ -193,11 +201,13 @@ pub async fn select(
     })
 }
 
-/// Adds to their models the keys of every row that rows of `from` reference: the rows matching
-/// a condition on alias `x` whose `$1` is a chunk of keys, or all of them (`None`).
+/// Adds to their models the keys of every row that rows of `from` reference: the rows it reads
+/// (`rows_of`) matching a condition on alias `x` whose `$1` is a chunk of keys, or all of them
+/// (`None`).
 async fn add_references(
     client: &Client,
     catalog: &Catalog,
+    rows_of: &[String],
     graph: &Graph,
     keys: &mut [Keys],
     from: usize,
@@ -217,7 +227,7 @@ async fn add_references(
         let sql = format!(
             "SELECT DISTINCT r.{}::int8 FROM {} x JOIN {} r ON {} WHERE {condition}",
             quote_ident(&target.columns[key].name),
-            table.qualified_name(),
+            rows_of[from],
             target.qualified_name(),
             join_condition(table, &reference.fk),
         );
@@ -230,6 +240,19 @@ async fn add_references(
         .await?;
     }
     Ok(())
+}
+
+/// The rows of `table` the source reads: the table, or the table under its pushed-down
+/// conditions (as a subquery, so that a join with another table cannot make a column ambiguous).
+fn rows_read(table: &TableSchema, filters: &BTreeMap<String, Vec<String>>) -> String {
+    match filters.get(&table.model) {
+        Some(conditions) if !conditions.is_empty() => format!(
+            "(SELECT * FROM {} WHERE {})",
+            table.qualified_name(),
+            conditions.join(" AND ")
+        ),
+        _ => table.qualified_name(),
+    }
 }
 
 /// Runs `sql` and hands each key of its first column (an `int8`) to `each`, as it streams in.

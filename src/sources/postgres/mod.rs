@@ -181,6 +181,11 @@ impl PostgresSource {
         &self.client
     }
 
+    /// The conditions pushed down into the query of each model ([`add_filter`](Self::add_filter)).
+    pub fn filters(&self) -> &BTreeMap<String, Vec<String>> {
+        &self.filters
+    }
+
     /// Replaces the estimated rows of each table (for progress) with known counts, in the
     /// catalog's order.
     pub fn expect_rows(&mut self, rows: Vec<u64>) {
