@@ -59,6 +59,10 @@ const UNFILLED_TABLES: [&str; 2] = ["indexing_jobs", "token_blacklist"];
 const PG_DUMP_PSQL: &str = "pg_dump --data-only | psql";
 /// `run` of a pipeline file: postgres source → postgres sink (skip mode), no transforms.
 const RUN_PLAIN: &str = "run: postgres → postgres";
+/// The same with `jobs = 2` in the source.
+const RUN_PLAIN_JOBS_2: &str = "run: postgres → postgres, jobs 2";
+/// The same with `jobs = 4` in the source.
+const RUN_PLAIN_JOBS_4: &str = "run: postgres → postgres, jobs 4";
 /// `run` of `pipelines/prod-to-staging.toml` as it is (clean mode, every transform, the policy).
 const RUN_SANITIZED: &str = "run: prod-to-staging.toml";
 /// The plain case with the baseline build.
@@ -79,15 +83,17 @@ fn baseline_bin() -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-/// The plain pipeline file: prod-to-staging's `[source]` (its URL from `SOURCE_URL`) and one
-/// postgres sink (its URL from `DATABASE_URL`, which every case gets for its target), written
-/// into `work`; returns its path.
-fn plain_pipeline(work: &Path) -> Result<String, Box<dyn Error>> {
-    let path = work.join("plain.toml");
+/// The plain pipeline file: prod-to-staging's `[source]` (its URL from `SOURCE_URL`), reading
+/// with `jobs` connections, and one postgres sink (its URL from `DATABASE_URL`, which every case
+/// gets for its target), written into `work`; returns its path.
+fn plain_pipeline(work: &Path, jobs: usize) -> Result<String, Box<dyn Error>> {
+    let path = work.join(format!("plain-{jobs}.toml"));
     std::fs::write(
         &path,
-        "[source]\ntype = \"postgres\"\nurl = \"${SOURCE_URL}\"\nnaming = \"cityforge\"\n\n\
-         [[sinks]]\ntype = \"postgres\"\nurl = \"${DATABASE_URL}\"\n",
+        format!(
+            "[source]\ntype = \"postgres\"\nurl = \"${{SOURCE_URL}}\"\nnaming = \"cityforge\"\n\
+             jobs = {jobs}\n\n[[sinks]]\ntype = \"postgres\"\nurl = \"${{DATABASE_URL}}\"\n"
+        ),
     )?;
     Ok(path.to_string_lossy().into_owned())
 }
@@ -99,7 +105,7 @@ fn cases(
     baseline: Option<&Path>,
     work: &Path,
 ) -> Result<Vec<Case>, Box<dyn Error>> {
-    let plain = plain_pipeline(work)?;
+    let plain = plain_pipeline(work, 1)?;
     let sanitized = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(PROD_TO_STAGING)
         .to_string_lossy()
@@ -144,6 +150,21 @@ fn cases(
         ],
     }];
     cases.push(run_plain(RUN_PLAIN, export_bin, "target_run"));
+    // The pipeline's source reading with 2 and 4 connections on one snapshot.
+    for (name, jobs, database) in [
+        (RUN_PLAIN_JOBS_2, 2, "target_run_jobs_2"),
+        (RUN_PLAIN_JOBS_4, 4, "target_run_jobs_4"),
+    ] {
+        let file = plain_pipeline(work, jobs)?;
+        cases.push(Case {
+            name,
+            file: None,
+            database,
+            may_fail: false,
+            stages: vec![Stage::new(export_bin, &["--quiet", "run", &file], false)
+                .env("SOURCE_URL", &source_url)],
+        });
+    }
     if let Some(baseline) = baseline {
         cases.push(run_plain(RUN_PLAIN_BASE, baseline, "target_run_base"));
     }
