@@ -121,16 +121,27 @@ fn catalog_errors(file: &PipelineFile, catalog: &Catalog) -> Vec<PipelineError> 
             errors.push(e);
         }
     }
-    if let Some(subset) = &file.config.subset {
-        if let Err(problems) = Graph::resolve(subset.get_ref(), catalog) {
-            errors.extend(
-                problems
-                    .into_iter()
-                    .map(|p| file.error_at(subset.span(), p)),
-            );
-        }
+    if let Some(Err(problems)) = resolve_subset(file, catalog) {
+        errors.extend(problems);
     }
     errors
+}
+
+/// The `[subset]` planned against `catalog`, or its problems pointing into the file; `None`
+/// without a `[subset]`.
+fn resolve_subset(
+    file: &PipelineFile,
+    catalog: &Catalog,
+) -> Option<Result<Graph, Vec<PipelineError>>> {
+    let subset = file.config.subset.as_ref()?;
+    Some(
+        Graph::resolve(subset.get_ref(), catalog).map_err(|problems| {
+            problems
+                .into_iter()
+                .map(|p| file.error_at(subset.span(), p))
+                .collect()
+        }),
+    )
 }
 
 /// The subset's rows, computed in `source`'s snapshot before it reads any; `None` without a
@@ -139,18 +150,12 @@ async fn subset_selection(
     file: &PipelineFile,
     source: &PostgresSource,
 ) -> Result<Option<Selection>> {
-    let Some(subset) = &file.config.subset else {
+    let (Some(subset), Some(graph)) = (&file.config.subset, resolve_subset(file, source.catalog()))
+    else {
         return Ok(None);
     };
     let config = subset.get_ref();
-    let graph = Graph::resolve(config, source.catalog()).map_err(|problems| {
-        PipelineError::from_many(
-            problems
-                .into_iter()
-                .map(|p| file.error_at(subset.span(), p))
-                .collect(),
-        )
-    })?;
+    let graph = graph.map_err(PipelineError::from_many)?;
     let seed = config.seed.as_deref().unwrap_or_default();
     let chunk = config.chunk_keys.unwrap_or(super::subset::CHUNK);
     let selection = select(
@@ -336,27 +341,16 @@ pub async fn plan(file: &PipelineFile, options: RunOptions) -> Result<String> {
             let _ = writeln!(out, "Source: PostgreSQL {settings}");
             let client = settings.connect().await?;
             let estimates = estimate_rows(&client, &catalog.tables).await?;
-            match &subset_rows {
-                None => {
-                    let _ = writeln!(out, "Models (estimated rows):");
-                }
-                Some(_) => {
-                    let _ = writeln!(out, "Models (rows the subset copies, of about):");
-                }
-            }
+            let heading = match subset_rows {
+                None => "estimated rows",
+                Some(_) => "rows the subset copies, of about",
+            };
+            let _ = writeln!(out, "Models ({heading}):");
             for (index, (table, estimate)) in catalog.tables.iter().zip(estimates).enumerate() {
-                match &subset_rows {
-                    None => {
-                        let _ = writeln!(out, "  {:<24} ~{estimate}", table.model);
-                    }
-                    Some(rows) => {
-                        let _ = writeln!(
-                            out,
-                            "  {:<24} {} of ~{estimate}",
-                            table.model, rows[index].1
-                        );
-                    }
-                }
+                let copied = subset_rows
+                    .as_ref()
+                    .map_or(String::new(), |rows| format!("{} of ", rows[index].1));
+                let _ = writeln!(out, "  {:<24} {copied}~{estimate}", table.model);
                 for transform in &file.config.transforms {
                     let config = transform.get_ref();
                     if !matches!(config, TransformConfig::ExcludeModels(_))

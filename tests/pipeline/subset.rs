@@ -20,6 +20,14 @@ async fn ids(db: &TestDb, table: &str) -> Vec<i32> {
         .collect()
 }
 
+/// The line of a command's output that starts with `model` (after indentation).
+fn line_of<'a>(output: &'a str, model: &str) -> &'a str {
+    output
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(model))
+        .unwrap_or_else(|| panic!("{model} in {output}"))
+}
+
 /// Every foreign key of the database: (table, constraint, validated).
 async fn foreign_keys(db: &TestDb) -> Vec<(String, String, bool)> {
     db.connect()
@@ -239,19 +247,13 @@ async fn the_ready_subset_pipeline_copies_exactly_the_slice_with_every_key_valid
         ("TokenBlacklist", "token_blacklist"),
     ] {
         let count = copied[table];
-        let line = listed
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(model))
-            .unwrap_or_else(|| panic!("{model} in {listed}"));
+        let line = line_of(&listed, model);
         assert_eq!(
             line.split_whitespace().nth(1),
             Some(count.to_string().as_str()),
             "{line}"
         );
-        let line = planned
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(model))
-            .unwrap_or_else(|| panic!("{model} in {planned}"));
+        let line = line_of(&planned, model);
         assert!(line.contains(&format!(" {count} of ~")), "{line}");
     }
 }
@@ -465,10 +467,7 @@ async fn rows_a_filter_drops_neither_count_nor_pull_in_what_they_reference() {
     assert_eq!(ids(&target, "post").await, [1]);
     assert_eq!(ids(&target, "comment").await, [1]);
     for (model, rows) in [("author", 2), ("post", 1), ("comment", 1)] {
-        let line = listed
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(model))
-            .unwrap_or_else(|| panic!("{model} in {listed}"));
+        let line = line_of(&listed, model);
         assert_eq!(
             line.split_whitespace().nth(1),
             Some(rows.to_string().as_str()),

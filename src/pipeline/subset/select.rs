@@ -95,23 +95,25 @@ pub async fn select(
     // Down: follow the edges from every newly selected row until none is new.
     while let Some(parent) = keys.iter().position(|k| !k.new_down.is_empty()) {
         let taken = std::mem::take(&mut keys[parent].new_down);
-        for chunk in chunks(&taken, chunk) {
-            for edge in graph.edges.iter().filter(|e| e.parent == parent) {
-                let child = &tables[edge.child];
-                let parent_table = &tables[parent];
-                let Role::Keyed(parent_key) = graph.roles[parent] else {
-                    continue;
-                };
-                let parent_key = quote_ident(&parent_table.columns[parent_key].name);
-                match graph.roles[edge.child] {
-                    Role::Keyed(child_key) => {
-                        let sql = format!(
-                            "SELECT x.{}::int8 FROM {} x JOIN {} r ON {} WHERE r.{parent_key} = ANY($1::int8[])",
-                            quote_ident(&child.columns[child_key].name),
-                            rows_of[edge.child],
-                            parent_table.qualified_name(),
-                            join_condition(child, &edge.fk),
-                        );
+        let parent_table = &tables[parent];
+        // Only keyed models are parents of edges (`Graph::resolve` refuses the others).
+        let Role::Keyed(parent_key) = graph.roles[parent] else {
+            continue;
+        };
+        let parent_key = quote_ident(&parent_table.columns[parent_key].name);
+        for edge in graph.edges.iter().filter(|e| e.parent == parent) {
+            let child = &tables[edge.child];
+            match graph.roles[edge.child] {
+                Role::Keyed(child_key) => {
+                    let sql = format!(
+                        "SELECT x.{}::int8 FROM {} x JOIN {} r ON {} \
+                         WHERE r.{parent_key} = ANY($1::int8[])",
+                        quote_ident(&child.columns[child_key].name),
+                        rows_of[edge.child],
+                        parent_table.qualified_name(),
+                        join_condition(child, &edge.fk),
+                    );
+                    for chunk in chunks(&taken, chunk) {
                         let entry = &mut keys[edge.child];
                         stream_keys(client, &child.model, &sql, &[&chunk], |k| {
                             if entry.down.insert(k) {
@@ -123,14 +125,16 @@ pub async fn select(
                         })
                         .await?;
                     }
-                    Role::Followed(_) => {
-                        // Its rows: counted, and what they reference added.
-                        let column = quote_ident(&child.columns[edge.fk.columns[0]].name);
-                        let rows = format!("x.{column} = ANY($1::int8[])");
-                        let sql = format!(
-                            "SELECT count(*) FROM {} x WHERE {rows}",
-                            rows_of[edge.child]
-                        );
+                }
+                Role::Followed(_) => {
+                    // Its rows: counted, and what they reference added.
+                    let column = quote_ident(&child.columns[edge.fk.columns[0]].name);
+                    let rows = format!("x.{column} = ANY($1::int8[])");
+                    let sql = format!(
+                        "SELECT count(*) FROM {} x WHERE {rows}",
+                        rows_of[edge.child]
+                    );
+                    for chunk in chunks(&taken, chunk) {
                         let count: i64 = client
                             .query_one(&sql, &[&chunk])
                             .await
@@ -145,8 +149,8 @@ pub async fn select(
                         )
                         .await?;
                     }
-                    _ => {}
                 }
+                _ => {}
             }
         }
     }
