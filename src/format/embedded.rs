@@ -7,6 +7,7 @@
 //! reader, so every value written here reads back.
 
 use super::json::write_str;
+use super::scan::{decode_escape, number_len};
 use super::{FormatError, Layout};
 
 /// Writes the JSON `text` re-laid in `layout`, its first line at nesting `depth`.
@@ -155,48 +156,10 @@ impl Scanner<'_> {
 
     /// A number, kept as written (JSON's grammar, any size and precision).
     fn number(&mut self, out: &mut Vec<u8>) -> Result<(), FormatError> {
-        let start = self.pos;
-        let text = self.text;
-        let digits = |pos: &mut usize| {
-            let from = *pos;
-            while text.get(*pos).is_some_and(u8::is_ascii_digit) {
-                *pos += 1;
-            }
-            *pos - from
-        };
-        let mut pos = self.pos;
-        if text.get(pos) == Some(&b'-') {
-            pos += 1;
-        }
-        match text.get(pos) {
-            Some(b'0') => pos += 1,
-            Some(b'1'..=b'9') => {
-                digits(&mut pos);
-            }
-            _ => {
-                self.pos = pos;
-                return Err(self.error("malformed number"));
-            }
-        }
-        if text.get(pos) == Some(&b'.') {
-            pos += 1;
-            if digits(&mut pos) == 0 {
-                self.pos = pos;
-                return Err(self.error("malformed number"));
-            }
-        }
-        if let Some(b'e' | b'E') = text.get(pos) {
-            pos += 1;
-            if let Some(b'+' | b'-') = text.get(pos) {
-                pos += 1;
-            }
-            if digits(&mut pos) == 0 {
-                self.pos = pos;
-                return Err(self.error("malformed number"));
-            }
-        }
-        self.pos = pos;
-        out.extend_from_slice(&text[start..pos]);
+        let len =
+            number_len(&self.text[self.pos..]).ok_or_else(|| self.error("malformed number"))?;
+        out.extend_from_slice(&self.text[self.pos..self.pos + len]);
+        self.pos += len;
         Ok(())
     }
 
@@ -234,62 +197,11 @@ impl Scanner<'_> {
 
     /// One escape after its backslash, appended decoded.
     fn escape(&mut self) -> Result<(), FormatError> {
-        let byte = self.peek()?;
-        self.pos += 1;
-        let decoded = match byte {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            b'/' => b'/',
-            b'b' => 0x08,
-            b'f' => 0x0c,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
-            b'u' => {
-                let unit = self.hex4()?;
-                let code = match unit {
-                    0xD800..=0xDBFF => {
-                        if !self.text[self.pos..].starts_with(b"\\u") {
-                            return Err(self.error("a high surrogate without its low surrogate"));
-                        }
-                        self.pos += 2;
-                        let low = self.hex4()?;
-                        if !(0xDC00..=0xDFFF).contains(&low) {
-                            return Err(self.error("a high surrogate without its low surrogate"));
-                        }
-                        0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
-                    }
-                    0xDC00..=0xDFFF => {
-                        return Err(self.error("a low surrogate without its high surrogate"))
-                    }
-                    other => other,
-                };
-                let ch = char::from_u32(code).ok_or_else(|| self.error("bad \\u escape"))?;
-                let mut buf = [0u8; 4];
-                self.string
-                    .extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                return Ok(());
-            }
-            _ => return Err(self.error("unknown escape")),
-        };
-        self.string.push(decoded);
+        let (used, decoded) =
+            decode_escape(&self.text[self.pos..]).map_err(|what| self.error(what))?;
+        self.string.extend_from_slice(decoded.as_bytes());
+        self.pos += used;
         Ok(())
-    }
-
-    fn hex4(&mut self) -> Result<u32, FormatError> {
-        let digits = self
-            .text
-            .get(self.pos..self.pos + 4)
-            .ok_or_else(|| self.error("bad \\u escape"))?;
-        let mut value = 0;
-        for &digit in digits {
-            let nibble = (digit as char)
-                .to_digit(16)
-                .ok_or_else(|| self.error("bad \\u escape"))?;
-            value = value * 16 + nibble;
-        }
-        self.pos += 4;
-        Ok(value)
     }
 }
 

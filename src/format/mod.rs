@@ -3,8 +3,8 @@
 
 pub mod embedded;
 pub mod json;
-mod raw;
 pub mod reader;
+pub mod scan;
 pub mod value;
 
 use crate::record::{Batch, Repr, Section, TableSchema};

@@ -1,4 +1,4 @@
-//! Streaming reader of the export document (struson): yields each model as a table of
+//! Streaming reader of the export document: yields each model as a table of
 //! [`Repr::Tagged`] cells, batch by batch, whatever the file size.
 //!
 //! Top-level keys may come in any order; unknown ones are skipped with a warning. A model's
@@ -8,10 +8,9 @@
 
 use std::io::Read;
 
-use struson::reader::{JsonReader, JsonStreamReader, ReaderError, ReaderSettings, ValueType};
 use tracing::warn;
 
-use super::raw::Recorder;
+use super::scan::{Kind, Scanner};
 use super::{Metadata, FORMAT_VERSION};
 use crate::record::Event;
 use crate::record::{tag, Batch, Column, Generated, Repr, Section, TableSchema};
@@ -46,88 +45,6 @@ pub enum ReadError {
     Stopped,
 }
 
-fn position(location: &struson::reader::JsonReaderPosition) -> (u64, u64) {
-    location
-        .line_pos
-        .as_ref()
-        .map(|p| (p.line + 1, p.column + 1))
-        .unwrap_or((0, 0))
-}
-
-/// A syntax error in words (struson names its kinds like `TrailingCommaNotEnabled`).
-fn describe_syntax(kind: struson::reader::SyntaxErrorKind) -> &'static str {
-    use struson::reader::SyntaxErrorKind as Kind;
-    match kind {
-        Kind::CommentsNotEnabled | Kind::IncompleteComment | Kind::BlockCommentNotClosed => {
-            "comments are not allowed in JSON"
-        }
-        Kind::InvalidLiteral | Kind::TrailingDataAfterLiteral => "expected true, false or null",
-        Kind::UnexpectedClosingBracket => "a closing bracket where none was expected",
-        Kind::UnexpectedComma => "a comma where none was expected",
-        Kind::MissingComma => "a comma is missing",
-        Kind::TrailingCommaNotEnabled => "a comma before a closing bracket (trailing comma)",
-        Kind::UnexpectedColon => "a colon where none was expected",
-        Kind::MissingColon => "a colon is missing after a key",
-        Kind::MalformedNumber | Kind::TrailingDataAfterNumber => "a malformed number",
-        Kind::ExpectingMemberNameOrObjectEnd => "expected a key in quotes or the end of the object",
-        Kind::NotEscapedControlCharacter => "a control character that is not escaped in a string",
-        Kind::UnknownEscapeSequence | Kind::MalformedEscapeSequence => {
-            "a malformed escape sequence in a string"
-        }
-        Kind::UnpairedSurrogatePairEscapeSequence => "an unpaired surrogate escape in a string",
-        Kind::IncompleteDocument => "the document ends early (truncated?)",
-        Kind::TrailingData => "text after the end of the document",
-        _ => "not valid JSON",
-    }
-}
-
-impl From<ReaderError> for ReadError {
-    fn from(error: ReaderError) -> ReadError {
-        match &error {
-            ReaderError::SyntaxError(syntax) => {
-                let (line, column) = position(&syntax.location);
-                ReadError::Syntax {
-                    line,
-                    column,
-                    message: describe_syntax(syntax.kind).to_owned(),
-                }
-            }
-            ReaderError::IoError { error, location } => {
-                let (line, column) = position(location);
-                if error.kind() == std::io::ErrorKind::UnexpectedEof {
-                    ReadError::Io(format!(
-                        "the file ends early (truncated?) near line {line}, column {column}"
-                    ))
-                } else {
-                    ReadError::Io(format!("{error} (near line {line}, column {column})"))
-                }
-            }
-            ReaderError::UnexpectedValueType {
-                expected,
-                actual,
-                location,
-            } => {
-                let (line, column) = position(location);
-                ReadError::Format(format!(
-                    "expected {expected} but found {actual} at line {line}, column {column}"
-                ))
-            }
-            _ => ReadError::Format(error.to_string()),
-        }
-    }
-}
-
-fn value_name(value_type: ValueType) -> &'static str {
-    match value_type {
-        ValueType::Array => "an array",
-        ValueType::Object => "an object",
-        ValueType::String => "a string",
-        ValueType::Number => "a number",
-        ValueType::Boolean => "a boolean",
-        ValueType::Null => "null",
-    }
-}
-
 /// Reads a whole document, calling `emit` with each table's events, and returns its metadata.
 ///
 /// `selected(section, model)` decides which models are read; the others are skipped unread.
@@ -151,25 +68,19 @@ pub fn read_document_with<R: Read>(
 ) -> Result<Metadata, ReadError> {
     // Numbers of any size and nesting of any depth: the reader is iterative and keeps numbers as
     // text, so neither costs more than the bytes themselves (which the batch limits bound).
-    let settings = ReaderSettings {
-        track_path: false,
-        max_nesting_depth: None,
-        restrict_number_values: false,
-        ..ReaderSettings::default()
-    };
-    let mut json = JsonStreamReader::new_custom(Recorder::new(input), settings);
+    let mut json = Scanner::new(input);
     let top = json.peek()?;
-    if top != ValueType::Object {
+    if top != Kind::Object {
         return Err(ReadError::Format(format!(
             "the document is {}, not an object",
-            value_name(top)
+            top.name()
         )));
     }
     json.begin_object()?;
     let mut metadata = None;
     let mut saw_data = false;
     while json.has_next()? {
-        let key = json.next_name_owned()?;
+        let key = json.next_name()?.to_owned();
         match key.as_str() {
             "export_metadata" => {
                 let read = read_metadata(&mut json)?;
@@ -183,10 +94,10 @@ pub fn read_document_with<R: Read>(
                 } else {
                     Section::Relationships
                 };
-                expect(&mut json, ValueType::Object, &key)?;
+                expect(&mut json, Kind::Object, &key)?;
                 json.begin_object()?;
                 while json.has_next()? {
-                    let model = json.next_name_owned()?;
+                    let model = json.next_name()?.to_owned();
                     if selected(section, &model) {
                         read_model(&mut json, section, &key, &model, spare, emit)?;
                     } else {
@@ -205,7 +116,7 @@ pub fn read_document_with<R: Read>(
         }
     }
     json.end_object()?;
-    json.consume_trailing_whitespace()?;
+    json.finish()?;
     let metadata = metadata
         .ok_or_else(|| ReadError::Format("the document has no \"export_metadata\"".into()))?;
     if !saw_data {
@@ -214,25 +125,21 @@ pub fn read_document_with<R: Read>(
     Ok(metadata)
 }
 
-fn expect<R: Read>(
-    json: &mut JsonStreamReader<R>,
-    wanted: ValueType,
-    what: &str,
-) -> Result<(), ReadError> {
+fn expect<R: Read>(json: &mut Scanner<R>, wanted: Kind, what: &str) -> Result<(), ReadError> {
     let found = json.peek()?;
     if found == wanted {
         Ok(())
     } else {
         Err(ReadError::Format(format!(
             "\"{what}\" is {}, expected {}",
-            value_name(found),
-            value_name(wanted)
+            found.name(),
+            wanted.name()
         )))
     }
 }
 
-fn read_metadata<R: Read>(json: &mut JsonStreamReader<R>) -> Result<Metadata, ReadError> {
-    expect(json, ValueType::Object, "export_metadata")?;
+fn read_metadata<R: Read>(json: &mut Scanner<R>) -> Result<Metadata, ReadError> {
+    expect(json, Kind::Object, "export_metadata")?;
     json.begin_object()?;
     let mut metadata = Metadata {
         timestamp: String::new(),
@@ -241,7 +148,7 @@ fn read_metadata<R: Read>(json: &mut JsonStreamReader<R>) -> Result<Metadata, Re
         zone: None,
     };
     while json.has_next()? {
-        let key = json.next_name_owned()?;
+        let key = json.next_name()?.to_owned();
         let slot = match key.as_str() {
             "timestamp" => &mut metadata.timestamp,
             "version" => &mut metadata.version,
@@ -252,13 +159,21 @@ fn read_metadata<R: Read>(json: &mut JsonStreamReader<R>) -> Result<Metadata, Re
             }
         };
         match json.peek()? {
-            ValueType::String => *slot = json.next_string()?,
-            ValueType::Number => *slot = json.next_number_as_string()?,
-            ValueType::Null => json.next_null()?,
+            kind @ (Kind::String | Kind::Number) => {
+                let mut bytes = Vec::new();
+                if kind == Kind::String {
+                    json.string_into(&mut bytes)?;
+                } else {
+                    json.number_into(&mut bytes)?;
+                }
+                // The scanner checked that strings are UTF-8; numbers are ASCII.
+                *slot = String::from_utf8_lossy(&bytes).into_owned();
+            }
+            Kind::Null => json.next_null()?,
             other => {
                 return Err(ReadError::Format(format!(
                     "export_metadata.{key} is {}",
-                    value_name(other)
+                    other.name()
                 )))
             }
         }
@@ -275,7 +190,7 @@ fn read_metadata<R: Read>(json: &mut JsonStreamReader<R>) -> Result<Metadata, Re
 
 /// Reads the array of one model and emits its table.
 fn read_model<R: Read>(
-    json: &mut JsonStreamReader<Recorder<R>>,
+    json: &mut Scanner<R>,
     section: Section,
     section_key: &str,
     model: &str,
@@ -290,10 +205,10 @@ fn read_model<R: Read>(
         None => Batch::with_capacity(columns, BATCH_ROWS * columns, BATCH_BYTES * 5 / 4),
     };
     let found = json.peek()?;
-    if found != ValueType::Array {
+    if found != Kind::Array {
         return Err(ReadError::Format(format!(
             "{section_key}.{model} is {}, expected an array of records",
-            value_name(found)
+            found.name()
         )));
     }
     json.begin_array()?;
@@ -303,10 +218,10 @@ fn read_model<R: Read>(
     let mut index: u64 = 0;
     while json.has_next()? {
         let found = json.peek()?;
-        if found != ValueType::Object {
+        if found != Kind::Object {
             return Err(ReadError::Format(format!(
                 "record {index} of {model} is {}, expected an object",
-                value_name(found)
+                found.name()
             )));
         }
         match &columns {
@@ -373,11 +288,6 @@ fn table_schema(section: Section, model: &str, names: &[String]) -> TableSchema 
     }
 }
 
-/// The reader's position in the stream, in bytes.
-fn byte_offset<R: Read>(json: &JsonStreamReader<R>) -> u64 {
-    json.current_position(false).data_pos.unwrap_or(0)
-}
-
 /// Reads one record into tagged cells, reusing its buffers.
 #[derive(Default)]
 struct RecordReader {
@@ -399,16 +309,13 @@ impl RecordReader {
     }
 
     /// Reads the first record: its keys become the model's columns.
-    fn read_first<R: Read>(
-        &mut self,
-        json: &mut JsonStreamReader<Recorder<R>>,
-    ) -> Result<Vec<String>, ReadError> {
+    fn read_first<R: Read>(&mut self, json: &mut Scanner<R>) -> Result<Vec<String>, ReadError> {
         self.data.clear();
         self.slots.clear();
         let mut names = Vec::new();
         json.begin_object()?;
         while json.has_next()? {
-            let name = json.next_name_owned()?;
+            let name = json.next_name()?.to_owned();
             if names.contains(&name) {
                 return Err(ReadError::Format(format!(
                     "the first record repeats the key \"{name}\""
@@ -426,7 +333,7 @@ impl RecordReader {
     /// Reads a later record; its keys must be the first record's.
     fn read_next<R: Read>(
         &mut self,
-        json: &mut JsonStreamReader<Recorder<R>>,
+        json: &mut Scanner<R>,
         names: &[String],
         model: &str,
         index: u64,
@@ -470,37 +377,30 @@ impl RecordReader {
 
     fn read_value<R: Read>(
         &mut self,
-        json: &mut JsonStreamReader<Recorder<R>>,
+        json: &mut Scanner<R>,
     ) -> Result<Option<(usize, usize)>, ReadError> {
         let start = self.data.len();
         match json.peek()? {
-            ValueType::Null => {
+            Kind::Null => {
                 json.next_null()?;
                 return Ok(None);
             }
-            ValueType::String => {
+            Kind::String => {
                 self.data.push(tag::STRING);
-                self.data.extend_from_slice(json.next_str()?.as_bytes());
+                json.string_into(&mut self.data)?;
             }
-            ValueType::Number => {
+            Kind::Number => {
                 self.data.push(tag::NUMBER);
-                self.data
-                    .extend_from_slice(json.next_number_as_str()?.as_bytes());
+                json.number_into(&mut self.data)?;
             }
-            ValueType::Boolean => {
+            Kind::Boolean => {
                 let value = json.next_bool()?;
                 self.data.push(if value { tag::TRUE } else { tag::FALSE });
             }
-            ValueType::Array | ValueType::Object => {
+            Kind::Array | Kind::Object => {
                 // Taken as written: a `json` column keeps its exact text.
-                let from = byte_offset(json);
-                json.reader_mut().mark(from);
-                json.skip_value()?;
-                let to = byte_offset(json);
                 self.data.push(tag::JSON);
-                json.reader_mut()
-                    .take_marked(from, to, &mut self.data)
-                    .ok_or_else(|| ReadError::Io("an embedded value was lost while read".into()))?;
+                json.raw_value_into(&mut self.data)?;
             }
         }
         Ok(Some((start, self.data.len())))

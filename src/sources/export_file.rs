@@ -1,7 +1,7 @@
 //! The export-file source: a CityForge export document (plain, gzip or zstd, age-encrypted or
 //! not, each detected from its first bytes) read as a stream from a path, stdin or an object.
 //!
-//! The JSON is parsed on a blocking thread (struson) that hands events over a bounded channel, so
+//! The JSON is parsed on a blocking thread (`format::scan`) that hands events over a bounded channel, so
 //! memory stays flat whatever the file size. Cells are [`Repr::Tagged`](crate::record::Repr):
 //! the sink decides what each becomes from its own column types.
 
