@@ -47,10 +47,10 @@ use support::{
     Summary, Target, DB, OUT, RSS_LIMIT_MIB,
 };
 
-/// Default export / `pg_dump --data-only`, wall time (the issue's limits follow).
-const DEFAULT_LIMIT: f64 = 2.0;
-/// `--compact` export / `pg_dump --data-only`.
-const COMPACT_LIMIT: f64 = 1.5;
+/// Default export / `pg_dump --data-only`, wall time (issue 12's limits; issue 2 asked 2.0×).
+const DEFAULT_LIMIT: f64 = 1.0;
+/// `--compact` export / `pg_dump --data-only` (issue 2 asked 1.5×).
+const COMPACT_LIMIT: f64 = 0.9;
 /// gzip export / `pg_dump --data-only | gzip -6` (issue 12: compression on every core).
 const GZIP_LIMIT: f64 = 0.5;
 /// gzip export's size / the same document through `gzip -6` (blocks compressed on their own

@@ -49,8 +49,11 @@ use support::{
     Stage, Summary, Target, DB, RSS_LIMIT_MIB,
 };
 
-/// Import into empty / `psql -f` of the plain dump, wall time, at most.
-const IMPORT_LIMIT: f64 = 1.5;
+/// Import into empty / `psql -f` of the plain dump, wall time, at most (issue 12: COPY straight
+/// into the emptied tables; issue 2 asked 1.5×).
+const IMPORT_LIMIT: f64 = 0.4;
+/// The same with `--per-row-fk-checks` (issue 2's limit).
+const PER_ROW_LIMIT: f64 = 1.5;
 /// Clean into a full database / import into empty, wall time, at most (each of the two runs).
 const CLEAN_LIMIT: f64 = 1.5;
 /// The template database with the schema and no rows.
@@ -559,10 +562,10 @@ fn report(
     );
     let rows = summaries[IMPORT_ROWS].wall / psql.wall;
     println!(
-        "| {} wall / {} | ≤ {IMPORT_LIMIT:.1}× | {rows:.2}× | {} |",
+        "| {} wall / {} | ≤ {PER_ROW_LIMIT:.1}× | {rows:.2}× | {} |",
         cell(IMPORT_ROWS),
         cell(PSQL),
-        verdict(rows <= IMPORT_LIMIT)
+        verdict(rows <= PER_ROW_LIMIT)
     );
     for name in [CLEAN, CLEAN_AGAIN] {
         let ratio = summaries[name].wall / summaries[IMPORT].wall;

@@ -80,7 +80,7 @@ pub fn read_document_with<R: Read>(
     let mut metadata = None;
     let mut saw_data = false;
     while json.has_next()? {
-        let key = json.next_name()?.to_owned();
+        let key = json.next_name_owned()?;
         match key.as_str() {
             "export_metadata" => {
                 let read = read_metadata(&mut json)?;
@@ -97,7 +97,7 @@ pub fn read_document_with<R: Read>(
                 expect(&mut json, Kind::Object, &key)?;
                 json.begin_object()?;
                 while json.has_next()? {
-                    let model = json.next_name()?.to_owned();
+                    let model = json.next_name_owned()?;
                     if selected(section, &model) {
                         read_model(&mut json, section, &key, &model, spare, emit)?;
                     } else {
@@ -148,7 +148,7 @@ fn read_metadata<R: Read>(json: &mut Scanner<R>) -> Result<Metadata, ReadError> 
         zone: None,
     };
     while json.has_next()? {
-        let key = json.next_name()?.to_owned();
+        let key = json.next_name_owned()?;
         let slot = match key.as_str() {
             "timestamp" => &mut metadata.timestamp,
             "version" => &mut metadata.version,
@@ -315,7 +315,7 @@ impl RecordReader {
         let mut names = Vec::new();
         json.begin_object()?;
         while json.has_next()? {
-            let name = json.next_name()?.to_owned();
+            let name = json.next_name_owned()?;
             if names.contains(&name) {
                 return Err(ReadError::Format(format!(
                     "the first record repeats the key \"{name}\""
@@ -345,15 +345,19 @@ impl RecordReader {
         while json.has_next()? {
             let name = json.next_name()?;
             // Fast path: keys in the same order as the first record's.
-            let column = if names.get(position).is_some_and(|n| n == name) {
+            let column = if names.get(position).is_some_and(|n| n.as_bytes() == name) {
                 position
             } else {
-                names.iter().position(|n| n == name).ok_or_else(|| {
-                    ReadError::Format(format!(
-                        "record {index} of {model} has the key \"{name}\", which its first \
-                         record does not have"
-                    ))
-                })?
+                names
+                    .iter()
+                    .position(|n| n.as_bytes() == name)
+                    .ok_or_else(|| {
+                        ReadError::Format(format!(
+                            "record {index} of {model} has the key \"{}\", which its first \
+                             record does not have",
+                            String::from_utf8_lossy(name)
+                        ))
+                    })?
             };
             if self.seen[column] {
                 return Err(ReadError::Format(format!(

@@ -286,8 +286,9 @@ impl<R: Read> Scanner<R> {
         self.end(false)
     }
 
-    /// The key of the element [`Scanner::has_next`] moved to; the position is then at its value.
-    pub fn next_name(&mut self) -> Result<&str, ReadError> {
+    /// The key of the element [`Scanner::has_next`] moved to, as UTF-8 checked like every
+    /// string (bytes, so comparing it costs no second check); the position is then at its value.
+    pub fn next_name(&mut self) -> Result<&[u8], ReadError> {
         let mut name = std::mem::take(&mut self.name);
         name.clear();
         let read = self.string_into(&mut name);
@@ -298,8 +299,12 @@ impl<R: Read> Scanner<R> {
             Some(_) => return Err(self.syntax("a colon is missing after a key")),
             None => return Err(self.incomplete()),
         }
-        // string_into checked the bytes.
-        std::str::from_utf8(&self.name).map_err(|_| self.syntax("a key is not valid UTF-8"))
+        Ok(&self.name)
+    }
+
+    /// [`Scanner::next_name`] as a `String`.
+    pub fn next_name_owned(&mut self) -> Result<String, ReadError> {
+        Ok(String::from_utf8_lossy(self.next_name()?).into_owned())
     }
 
     /// The string at the position, decoded, appended to `out`.
@@ -313,14 +318,20 @@ impl<R: Read> Scanner<R> {
         }
         self.pos += 1;
         let start = out.len();
+        let mut ascii = true;
         loop {
             let view = &self.buf[self.pos..self.end];
             let stop = memchr2(b'"', b'\\', view);
             let run = &view[..stop.unwrap_or(view.len())];
-            if let Some(at) = run.iter().position(|&b| b < 0x20) {
-                self.pos += at;
+            // One pass for both checks (it vectorizes; a search for each would not).
+            let (low, high) = run
+                .iter()
+                .fold((u8::MAX, 0), |(low, high), &b| (low.min(b), high.max(b)));
+            if low < 0x20 {
+                self.pos += run.iter().position(|&b| b < 0x20).unwrap_or(0);
                 return Err(self.syntax("a control character that is not escaped in a string"));
             }
+            ascii &= high < 0x80;
             out.extend_from_slice(run);
             self.pos += run.len();
             match stop {
@@ -343,7 +354,8 @@ impl<R: Read> Scanner<R> {
                 }
             }
         }
-        if std::str::from_utf8(&out[start..]).is_err() {
+        // Escapes decode to UTF-8; only other bytes above ASCII need the check.
+        if !ascii && std::str::from_utf8(&out[start..]).is_err() {
             return Err(self.syntax("a string is not valid UTF-8"));
         }
         Ok(())
@@ -469,14 +481,23 @@ impl<R: Read> Scanner<R> {
 
 /// The line and column after `text`, from those before it (both 0-based; columns in characters).
 fn advance(line: u64, column: u64, text: &[u8]) -> (u64, u64) {
-    let chars = |bytes: &[u8]| bytes.iter().filter(|&&b| (b as i8) >= -0x40).count() as u64;
+    // Characters are the bytes that do not continue a UTF-8 sequence.
+    let chars = |bytes: &[u8]| count(bytes, |b| (b as i8) >= -0x40);
     match memrchr(b'\n', text) {
         None => (line, column + chars(text)),
-        Some(last) => {
-            let lines = text[..=last].iter().filter(|&&b| b == b'\n').count() as u64;
-            (line + lines, chars(&text[last + 1..]))
-        }
+        Some(last) => (
+            line + count(&text[..=last], |b| b == b'\n'),
+            chars(&text[last + 1..]),
+        ),
     }
+}
+
+/// How many bytes of `bytes` match: summed in bytes per block of 255, which vectorizes.
+fn count(bytes: &[u8], matches: impl Fn(u8) -> bool) -> u64 {
+    bytes
+        .chunks(255)
+        .map(|block| u64::from(block.iter().map(|&b| u8::from(matches(b))).sum::<u8>()))
+        .sum()
 }
 
 /// Decodes one escape after its backslash (`text` holds what follows, as far as available):
@@ -649,7 +670,7 @@ mod tests {
                 tokens.push(Token::Open(object));
                 while scanner.has_next()? {
                     if object {
-                        tokens.push(Token::Name(scanner.next_name()?.to_owned()));
+                        tokens.push(Token::Name(scanner.next_name_owned()?));
                     }
                     scan_value(scanner, tokens, depth + 1)?;
                 }
