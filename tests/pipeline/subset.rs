@@ -9,7 +9,7 @@ use crate::support::{empty_cityforge, fresh_db, sample_db, TestDb};
 use crate::{run_cli, stderr, write_pipeline};
 
 /// `id`s of a table, ascending.
-async fn ids(db: &TestDb, table: &str) -> Vec<i32> {
+pub(crate) async fn ids(db: &TestDb, table: &str) -> Vec<i32> {
     db.connect()
         .await
         .query(&format!("SELECT id FROM {table} ORDER BY id"), &[])

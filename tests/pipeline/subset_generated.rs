@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 
-use crate::support::{fresh_db, TestDb};
+use crate::subset::ids;
+use crate::support::fresh_db;
 use crate::{run_cli, stderr, write_pipeline};
 
 const SCHEMA: &str = "
@@ -150,17 +151,6 @@ impl World {
     }
 }
 
-async fn ids(db: &TestDb, table: &str) -> BTreeSet<i32> {
-    db.connect()
-        .await
-        .query(&format!("SELECT id FROM {table}"), &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect()
-}
-
 async fn check(world: World, dir: &std::path::Path) -> Result<(), String> {
     let source = fresh_db("gensrc").await;
     let client = source.connect().await;
@@ -194,7 +184,12 @@ async fn check(world: World, dir: &std::path::Path) -> Result<(), String> {
         .collect();
     got_link.sort();
     want_link.sort();
-    let got = (ids(&target, "a").await, ids(&target, "b").await, got_link);
+    let set = |ids: Vec<i32>| ids.into_iter().collect::<BTreeSet<i32>>();
+    let got = (
+        set(ids(&target, "a").await),
+        set(ids(&target, "b").await),
+        got_link,
+    );
     if got != (want_a.clone(), want_b.clone(), want_link.clone()) {
         return Err(format!(
             "{text}\nexpected a {want_a:?}, b {want_b:?}, link {want_link:?}\n\

@@ -5,7 +5,7 @@
 //! trailing commas, nothing after the document) and nests as deep as memory allows.
 //!
 //! It replaced a general-purpose reader that cost about three fifths of an import's CPU; the
-//! property test below checks it against that reader (struson) on generated and damaged text.
+//! property test in `tests.rs` checks it against that reader (struson) on generated and damaged text.
 
 use std::io::Read;
 
