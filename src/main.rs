@@ -22,7 +22,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cityforge_data::commands::run(cli)) {
+    // The command runs as a task on the runtime's workers, not on this thread: the tasks that
+    // feed it (a connection's reader, the export writer) then wake it on their own worker
+    // instead of through a futex to a thread outside the pool.
+    let command = runtime.spawn(cityforge_data::commands::run(cli));
+    let result = match runtime.block_on(command) {
+        Ok(result) => result,
+        Err(join) => Err(cityforge_data::error::Error::Internal(format!(
+            "the command task failed: {join}"
+        ))),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if error.is_broken_pipe() => ExitCode::from(error.exit_code() as u8),
         Err(error) => {

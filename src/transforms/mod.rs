@@ -82,7 +82,9 @@ pub enum TransformError {
 ///   have applied to that batch ([`TableTransforms`] does this). So a table without rows is never
 ///   refused (a model of an export document without records has no columns at all), and errors
 ///   come in the order of the pipeline's transforms.
-pub trait Transform: Send {
+/// - `Send + Sync`: a command runs as a task on the runtime's worker threads and keeps its
+///   transforms across awaits.
+pub trait Transform: Send + Sync {
     /// Resolves the transform against `table`: `None` when it does not target the table,
     /// otherwise the transform to apply to each of the table's batches.
     fn bind<'t>(
