@@ -9,7 +9,12 @@ use std::collections::{BTreeSet, HashMap};
 
 use tokio_postgres::GenericClient;
 
-use crate::record::{Column, ForeignKey, Generated, OwnedSequence, Repr, Section, TableSchema};
+use crate::record::{Column, ForeignKey, Generated, OwnedSequence, Section, TableSchema};
+
+mod types;
+
+pub use types::scalar_repr;
+use types::TypeResolver;
 
 /// The CityForge models in export order, with their tables (`schema.sql`, the seed's docs).
 pub const CITYFORGE_MODELS: [(&str, &str); 20] = [
@@ -446,102 +451,6 @@ async fn read_tables(
     Ok(tables)
 }
 
-/// Resolves type OIDs through domains to a [`Repr`].
-struct TypeResolver {
-    /// oid → (typtype, typbasetype, typelem, typcategory)
-    types: HashMap<u32, (String, u32, u32, String)>,
-}
-
-impl TypeResolver {
-    async fn load(
-        client: &impl GenericClient,
-        mut pending: BTreeSet<u32>,
-    ) -> Result<TypeResolver, CatalogError> {
-        let mut types = HashMap::new();
-        // Domains and arrays point at further types: follow them until all are known.
-        while !pending.is_empty() {
-            let oids: Vec<u32> = pending.iter().copied().collect();
-            let rows = client
-                .query(
-                    "SELECT oid, typtype::text, typbasetype, typelem, typcategory::text \
-                     FROM pg_type WHERE oid = ANY($1)",
-                    &[&oids],
-                )
-                .await
-                .map_err(query_error)?;
-            pending.clear();
-            for row in rows {
-                let oid: u32 = row.get(0);
-                let base: u32 = row.get(2);
-                let elem: u32 = row.get(3);
-                for next in [base, elem] {
-                    if next != 0 && !types.contains_key(&next) && next != oid {
-                        pending.insert(next);
-                    }
-                }
-                types.insert(oid, (row.get(1), base, elem, row.get(4)));
-            }
-            pending.retain(|oid| !types.contains_key(oid));
-        }
-        Ok(TypeResolver { types })
-    }
-
-    /// Follows domains down to a base type.
-    fn base(&self, mut oid: u32) -> u32 {
-        for _ in 0..32 {
-            match self.types.get(&oid) {
-                Some((typtype, base, _, _)) if typtype == "d" && *base != 0 => oid = *base,
-                _ => break,
-            }
-        }
-        oid
-    }
-
-    /// (representation, is-array, binary-native, base type oid) of a column type.
-    fn repr_of(&self, oid: u32) -> (Repr, bool, bool, u32) {
-        let base = self.base(oid);
-        if let Some((_, _, elem, category)) = self.types.get(&base) {
-            if category == "A" && *elem != 0 {
-                let elem_base = self.base(*elem);
-                let repr = scalar_repr(elem_base).unwrap_or(Repr::Text);
-                return (repr, true, binary_native(elem_base), base);
-            }
-        }
-        let repr = scalar_repr(base).unwrap_or(Repr::Text);
-        (repr, false, binary_native(base), base)
-    }
-}
-
-/// The representation of a built-in base type; `None` for types read through their text output.
-pub fn scalar_repr(oid: u32) -> Option<Repr> {
-    Some(match oid {
-        16 => Repr::Bool,
-        20 => Repr::Int8,
-        21 => Repr::Int2,
-        23 => Repr::Int4,
-        26 => Repr::Oid,
-        700 => Repr::Float4,
-        701 => Repr::Float8,
-        1700 => Repr::Numeric,
-        1114 => Repr::Timestamp,
-        1184 => Repr::TimestampTz,
-        1082 => Repr::Date,
-        1083 => Repr::Time,
-        1266 => Repr::TimeTz,
-        114 => Repr::JsonText,
-        3802 => Repr::Json,
-        17 => Repr::Bytea,
-        25 | 1043 | 1042 => Repr::Text,
-        _ => return None,
-    })
-}
-
-/// Whether values of this base type travel in their own binary format: every mapped type except
-/// numeric and json/jsonb (whose text is what the document holds) and the types without a mapping.
-fn binary_native(oid: u32) -> bool {
-    scalar_repr(oid).is_some_and(|repr| repr != Repr::Numeric && !repr.is_json())
-}
-
 fn name_tables(
     raw: Vec<RawTable>,
     schemas: &[String],
@@ -662,86 +571,4 @@ pub fn dependency_order(tables: Vec<TableSchema>) -> Vec<TableSchema> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn table(name: &str, refs: &[&str]) -> TableSchema {
-        TableSchema {
-            model: name.into(),
-            schema: "public".into(),
-            table: name.into(),
-            section: Section::Data,
-            columns: vec![],
-            primary_key: vec![],
-            foreign_keys: refs
-                .iter()
-                .map(|r| ForeignKey {
-                    name: format!("{name}_{r}_fkey"),
-                    columns: vec![],
-                    ref_schema: "public".into(),
-                    ref_table: (*r).into(),
-                    ref_columns: vec![],
-                })
-                .collect(),
-            unique_keys: vec![],
-            sequences: vec![],
-            partitioned: false,
-        }
-    }
-
-    fn names(tables: &[TableSchema]) -> Vec<&str> {
-        tables.iter().map(|t| t.table.as_str()).collect()
-    }
-
-    #[test]
-    fn parents_come_first() {
-        let tables = vec![
-            table("audit", &[]),
-            table("comments", &["posts", "users", "comments"]),
-            table("posts", &["users"]),
-            table("users", &[]),
-        ];
-        assert_eq!(
-            names(&dependency_order(tables)),
-            ["audit", "users", "posts", "comments"]
-        );
-    }
-
-    #[test]
-    fn cycles_are_broken_by_input_order() {
-        let tables = vec![table("a", &["b"]), table("b", &["a"]), table("c", &["a"])];
-        assert_eq!(names(&dependency_order(tables)), ["a", "b", "c"]);
-    }
-
-    #[test]
-    fn card_tags_follow_card_and_tag() {
-        let list = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-        assert!(model_selected("card_tags", None, &[]));
-        assert!(model_selected(
-            "card_tags",
-            Some(&list(&["User", "Card", "Tag"])),
-            &[]
-        ));
-        assert!(!model_selected(
-            "card_tags",
-            Some(&list(&["User", "Card"])),
-            &[]
-        ));
-        assert!(!model_selected("card_tags", None, &list(&["Tag"])));
-        assert!(!model_selected("card_tags", None, &list(&["card_tags"])));
-        assert!(model_selected(
-            "card_tags",
-            Some(&list(&["card_tags"])),
-            &[]
-        ));
-        assert!(!model_selected("User", Some(&list(&["Tag"])), &[]));
-        assert!(!model_selected("User", None, &list(&["User"])));
-    }
-
-    #[test]
-    fn scalar_types_map_to_reprs() {
-        assert_eq!(scalar_repr(23), Some(Repr::Int4));
-        assert_eq!(scalar_repr(3802), Some(Repr::Json));
-        assert_eq!(scalar_repr(2950), None); // uuid: text output
-    }
-}
+mod tests;
