@@ -58,8 +58,10 @@ mod encryption;
 mod input;
 mod location;
 mod output;
+mod publish;
 mod retention;
 mod store;
+mod temp;
 #[cfg(test)]
 mod tests;
 mod upload;
@@ -70,8 +72,10 @@ pub use encryption::*;
 pub use input::*;
 pub use location::*;
 pub use output::*;
+use publish::*;
 pub use retention::*;
 use store::*;
+use temp::*;
 pub use upload::*;
 
 /// Errors of locations and their I/O; each names the location, never a credential.
