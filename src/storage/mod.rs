@@ -65,6 +65,7 @@ mod temp;
 #[cfg(test)]
 mod tests;
 mod upload;
+mod writeback;
 
 pub use checksum::*;
 pub use compression::*;
@@ -77,6 +78,7 @@ pub use retention::*;
 use store::*;
 use temp::*;
 pub use upload::*;
+use writeback::*;
 
 /// Errors of locations and their I/O; each names the location, never a credential.
 #[derive(Debug, thiserror::Error)]

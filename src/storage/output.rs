@@ -19,8 +19,8 @@ pub(super) enum Target {
         encoder: Encoder<Sealer<MeasuringWriter<tokio::fs::File>>>,
         temp: TempFile,
         path: PathBuf,
-        /// File bytes written when writeback was last started (see `start_writeback`).
-        kicked: u64,
+        /// Pushes the file to disk as it grows and drops its written pages from the cache.
+        writeback: Writeback,
     },
     Object {
         /// Compresses (and encrypts) into a buffer that is drained into the upload after every
@@ -30,26 +30,6 @@ pub(super) enum Target {
         hasher: Hasher,
         stored: u64,
     },
-}
-
-/// Writeback of a file being written is started every this many bytes.
-pub(super) const WRITEBACK_BYTES: u64 = 32 << 20;
-
-/// Asks the kernel to start writing the file's dirty pages to disk now, without waiting: the
-/// fsync before publishing then has little left to do (it took 0.7 s for a 2.6 GB export), and
-/// the page cache does not fill up with dirty pages that throttle the writer. Advisory: errors
-/// are ignored, the fsync still guarantees durability.
-pub(super) fn start_writeback(file: &tokio::fs::File) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: a plain system call on a file descriptor that the `File` keeps open.
-        unsafe {
-            libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = file;
 }
 
 /// Counts (and optionally hashes) the bytes that reach the file (after compression and
@@ -147,6 +127,7 @@ impl Output {
                 let file = open_private(&temp_path).map_err(create_error)?;
                 // Owned at once, so that any failure below removes the file.
                 let temp = TempFile::new(temp_path);
+                let writeback = Writeback::new(&file).map_err(create_error)?;
                 Target::File {
                     encoder: Encoder::new(
                         Sealer::new(
@@ -157,7 +138,7 @@ impl Output {
                     ),
                     temp,
                     path: path.clone(),
-                    kicked: 0,
+                    writeback,
                 }
             }
             Location::ObjectStore(object) => Target::Object {
@@ -193,14 +174,10 @@ impl Output {
         let result = match &mut self.target {
             Target::Stdout(encoder) => encoder.write_all(bytes).await,
             Target::File {
-                encoder, kicked, ..
+                encoder, writeback, ..
             } => {
                 let written = encoder.write_all(bytes).await;
-                let file = encoder.get_mut().get_mut();
-                if file.count >= *kicked + WRITEBACK_BYTES {
-                    *kicked = file.count;
-                    start_writeback(&file.inner);
-                }
+                writeback.wrote(encoder.get_mut().get_mut().count).await;
                 written
             }
             Target::Object {
@@ -269,7 +246,7 @@ impl Output {
                 encoder,
                 temp,
                 path,
-                ..
+                writeback,
             } => {
                 let sealer = encoder.finish().await.map_err(io_error("write"))?;
                 let mut writer = sealer.finish().await.map_err(io_error("write"))?;
@@ -277,6 +254,7 @@ impl Output {
                 let digest = writer.hasher.take().unwrap_or_default().finish();
                 writer.inner.sync_all().await.map_err(io_error("sync"))?;
                 drop(writer);
+                writeback.finish().await;
                 let text = sidecar_text(&digest, &location.file_name().unwrap_or_default());
                 tokio::task::spawn_blocking(move || publish_file_pair(temp, &path, &text))
                     .await
