@@ -14,7 +14,8 @@
 //! never sees half a document. The document and its sidecar are published as a pair
 //! ([`publish_file_pair`]): a failure at any step keeps the previous pair at the path. Temporary
 //! files of a killed process are removed by the next export to the folder
-//! ([`remove_stale_temp_files`]).
+//! ([`remove_stale_temp_files`]). A path naming no regular file (`/dev/null`, a named pipe) is
+//! written in place, as standard output is, without a temporary file or a sidecar.
 //!
 //! Writing an object streams through a multipart upload with bounded memory, compressed on the
 //! fly: parts of 5 MiB (S3's minimum), at most [`UPLOAD_BUFFER_BYTES`] of them in memory at once

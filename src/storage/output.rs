@@ -14,7 +14,10 @@ pub struct Output {
 }
 
 pub(super) enum Target {
-    Stdout(Encoder<Sealer<MeasuringWriter<tokio::io::Stdout>>>),
+    /// Standard output, or a path naming no regular file (`/dev/null`, a named pipe, a terminal):
+    /// bytes go straight through, with no temporary file, no rename and no sidecar, which would
+    /// replace the device or pipe by a file (and put a `.sha256` beside `/dev/null`).
+    Stream(Encoder<Sealer<MeasuringWriter<Box<dyn AsyncWrite + Send + Unpin>>>>),
     File {
         encoder: Encoder<Sealer<MeasuringWriter<tokio::fs::File>>>,
         temp: TempFile,
@@ -82,6 +85,25 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for MeasuringWriter<W> {
     }
 }
 
+impl Target {
+    fn stream(
+        writer: Box<dyn AsyncWrite + Send + Unpin>,
+        compression: Codec,
+        recipients: Option<&Recipients>,
+    ) -> Result<Target, StorageError> {
+        Ok(Target::Stream(Encoder::new(
+            Sealer::new(MeasuringWriter::new(writer, false), recipients)?,
+            compression,
+        )))
+    }
+}
+
+/// Whether `path` names something that is neither a regular file nor a folder (a device, a
+/// named pipe, a socket), which is written in place rather than replaced.
+fn is_stream(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir())
+}
+
 impl Output {
     /// Opens a location for writing with the given compression (a [`Compression`] at its default
     /// level, or a [`Codec`]). For an object store this starts the multipart upload, so a missing
@@ -102,10 +124,21 @@ impl Output {
     ) -> Result<Output, StorageError> {
         let compression = compression.into();
         let target = match location {
-            Location::Stdio => Target::Stdout(Encoder::new(
-                Sealer::new(MeasuringWriter::new(tokio::io::stdout(), false), recipients)?,
-                compression,
-            )),
+            Location::Stdio => {
+                Target::stream(Box::new(tokio::io::stdout()), compression, recipients)?
+            }
+            Location::Path(path) if is_stream(path) => {
+                let device = tokio::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .await
+                    .map_err(|source| StorageError::Io {
+                        action: "open",
+                        location: path.display().to_string(),
+                        source,
+                    })?;
+                Target::stream(Box::new(device), compression, recipients)?
+            }
             Location::Path(path) => {
                 let folder = folder_of(path);
                 if !folder.is_dir() {
@@ -172,7 +205,7 @@ impl Output {
     /// error is returned.
     pub async fn write_all(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
         let result = match &mut self.target {
-            Target::Stdout(encoder) => encoder.write_all(bytes).await,
+            Target::Stream(encoder) => encoder.write_all(bytes).await,
             Target::File {
                 encoder, writeback, ..
             } => {
@@ -237,7 +270,7 @@ impl Output {
             }
         };
         let (size, digest) = match self.target {
-            Target::Stdout(encoder) => {
+            Target::Stream(encoder) => {
                 let sealer = encoder.finish().await.map_err(io_error("write"))?;
                 let writer = sealer.finish().await.map_err(io_error("write"))?;
                 return Ok(writer.count);
@@ -301,7 +334,7 @@ impl Output {
     pub async fn abort(self) {
         match self.target {
             Target::Object { mut upload, .. } => upload.abort().await,
-            Target::Stdout(_) | Target::File { .. } => {}
+            Target::Stream(_) | Target::File { .. } => {}
         }
     }
 

@@ -213,6 +213,63 @@ async fn publishes_atomically_with_private_mode_and_sidecar() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
 }
 
+/// Regression: `-o /dev/null` (or a named pipe) used to get a temporary file renamed over it,
+/// replacing the device with a regular file and writing `/dev/null.sha256` beside it. Checked on
+/// a named pipe, so that a regression cannot break the machine's `/dev/null`.
+#[tokio::test]
+async fn a_named_pipe_is_written_in_place_without_a_sidecar() {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pipe");
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+    // A reader first, so that opening the pipe for writing does not wait for one.
+    let mut reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&path)
+        .unwrap();
+    for compression in [Compression::None, Compression::Gzip] {
+        let location = Location::Path(path.clone());
+        let mut output = Output::create(&location, compression).await.unwrap();
+        output.write_all(b"{\"a\": 1}").await.unwrap();
+        let size = output.publish().await.unwrap();
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).unwrap();
+        assert_eq!(
+            got.len() as u64,
+            size,
+            "{compression:?}: what was written came through"
+        );
+        let mut text = String::new();
+        decompress(compression, &got)
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "{\"a\": 1}", "{compression:?}");
+        let kind = std::fs::symlink_metadata(&path).unwrap().file_type();
+        assert!(kind.is_fifo(), "{compression:?}: the pipe is still a pipe");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            ["pipe"],
+            "{compression:?}: no sidecar, no temporary file"
+        );
+    }
+}
+
+/// A reader of `bytes` compressed with `compression`.
+fn decompress(compression: Compression, bytes: &[u8]) -> Box<dyn std::io::Read + '_> {
+    match compression {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(bytes)),
+        _ => Box::new(bytes),
+    }
+}
+
 #[tokio::test]
 async fn reads_back_whatever_the_compression() {
     use tokio::io::AsyncReadExt;
