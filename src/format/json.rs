@@ -30,13 +30,13 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    for (i, &byte) in s.iter().enumerate() {
+    loop {
+        let at = next_escape(s, start);
+        out.extend_from_slice(&s[start..at]);
+        let Some(&byte) = s.get(at) else {
+            break;
+        };
         let escape = ESCAPE[byte as usize];
-        if escape == 0 {
-            continue;
-        }
-        out.extend_from_slice(&s[start..i]);
-        start = i + 1;
         if escape == b'u' {
             out.extend_from_slice(b"\\u00");
             out.push(HEX[(byte >> 4) as usize]);
@@ -45,9 +45,37 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
             out.push(b'\\');
             out.push(escape);
         }
+        start = at + 1;
     }
-    out.extend_from_slice(&s[start..]);
     out.push(b'"');
+}
+
+/// The index of the first byte at or after `from` that needs escaping, or `s.len()`. Looks at
+/// eight bytes at a time (SWAR): most text has nothing to escape for long stretches.
+#[inline]
+fn next_escape(s: &[u8], mut from: usize) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    /// High bit of each byte below `n` (n ≤ 0x80). The lowest flagged byte is always a true one
+    /// (a borrow only reaches the bytes above a true one), which is all the search needs.
+    #[inline(always)]
+    fn below(word: u64, n: u8) -> u64 {
+        word.wrapping_sub(ONES * u64::from(n)) & !word & HIGH
+    }
+    while let Some(chunk) = s.get(from..from + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let found = below(word, 0x20)
+            | below(word ^ (ONES * u64::from(b'"')), 1)
+            | below(word ^ (ONES * u64::from(b'\\')), 1);
+        if found != 0 {
+            return from + (found.trailing_zeros() / 8) as usize;
+        }
+        from += 8;
+    }
+    s[from..]
+        .iter()
+        .position(|&byte| ESCAPE[byte as usize] != 0)
+        .map_or(s.len(), |at| from + at)
 }
 
 /// Writes a finite or non-finite double as Python's `json.dump` would, except that NaN and the
@@ -177,6 +205,44 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(s(input), expected, "input {input:?}");
+        }
+    }
+
+    /// The escaping rule byte by byte, as the table says: what the word-at-a-time search must
+    /// match exactly.
+    fn escaped_byte_by_byte(s: &[u8]) -> Vec<u8> {
+        let mut out = vec![b'"'];
+        for &byte in s {
+            match ESCAPE[byte as usize] {
+                0 => out.push(byte),
+                b'u' => out.extend_from_slice(format!("\\u{byte:04x}").as_bytes()),
+                letter => out.extend_from_slice(&[b'\\', letter]),
+            }
+        }
+        out.push(b'"');
+        out
+    }
+
+    proptest::proptest! {
+        /// Every byte string, with the bytes that matter (quotes, backslashes, controls, the
+        /// bytes next to them, UTF-8 lead and continuation bytes) at any position and stretch
+        /// length, escapes as the byte-by-byte rule does.
+        #[test]
+        fn word_at_a_time_escaping_matches_the_byte_rule(
+            s in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(
+                        b"\"\\\x00\x01\x08\x09\x0a\x0c\x0d\x1f\x20\x21\x23\x5b\x5d\x7f\x80\xa0\xc3\xe2\xff".to_vec()
+                    ),
+                    proptest::num::u8::ANY,
+                    proptest::strategy::Just(b'a'),
+                ],
+                0..80,
+            )
+        ) {
+            let mut out = Vec::new();
+            write_str(&mut out, &s);
+            proptest::prop_assert_eq!(out, escaped_byte_by_byte(&s));
         }
     }
 

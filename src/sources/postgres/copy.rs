@@ -238,7 +238,7 @@ impl CopyParser {
             if &buf[..SIGNATURE.len()] != SIGNATURE {
                 return Err("the COPY stream does not start with the binary signature".into());
             }
-            let ext = read_i32(buf, SIGNATURE.len() + 4) as usize;
+            let ext = read_i32(buf, SIGNATURE.len() + 4).unwrap_or(0).max(0) as usize;
             let start = SIGNATURE.len() + 8 + ext;
             if buf.len() < start {
                 return Ok(0);
@@ -264,27 +264,24 @@ impl CopyParser {
             // First check that the whole row is here, then copy it.
             let mut end = pos + 2;
             for _ in 0..self.columns {
-                if buf.len() < end + 4 {
+                let Some(len) = read_i32(buf, end) else {
                     return Ok(pos);
-                }
-                let len = read_i32(buf, end);
-                end += 4;
-                if len > 0 {
-                    end += len as usize;
-                }
-                if buf.len() < end {
-                    return Ok(pos);
-                }
+                };
+                end += 4 + len.max(0) as usize;
             }
-            let mut at = pos + 2;
+            let Some(row) = buf.get(pos + 2..end) else {
+                return Ok(pos);
+            };
+            // Every length and cell was found inside `row` above.
+            let mut at = 0;
             for _ in 0..self.columns {
-                let len = read_i32(buf, at);
+                let len = i32::from_be_bytes(row[at..at + 4].try_into().expect("four bytes"));
                 at += 4;
                 if len < 0 {
                     batch.push_cell(None);
                 } else {
                     let len = len as usize;
-                    batch.push_cell(Some(&buf[at..at + len]));
+                    batch.push_cell(Some(&row[at..at + len]));
                     at += len;
                 }
             }
@@ -294,9 +291,11 @@ impl CopyParser {
     }
 }
 
+/// The big-endian `i32` at `at`, if `buf` holds all four bytes.
 #[inline]
-fn read_i32(buf: &[u8], at: usize) -> i32 {
-    i32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
+fn read_i32(buf: &[u8], at: usize) -> Option<i32> {
+    let bytes: [u8; 4] = buf.get(at..at + 4)?.try_into().ok()?;
+    Some(i32::from_be_bytes(bytes))
 }
 
 #[cfg(test)]
