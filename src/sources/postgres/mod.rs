@@ -5,6 +5,7 @@
 //! Columns of types with a binary mapping are read in their binary form; numeric, json and every
 //! other type are cast to `text` in the query, so their cells are PostgreSQL's own text output.
 
+mod ahead;
 mod config;
 mod copy;
 mod parallel;
@@ -24,9 +25,10 @@ use crate::pg::sql::quote_literal;
 use crate::pg::ConnectionSettings;
 use crate::record::{Batch, TableSchema};
 
+use self::ahead::ReadAhead;
 pub use self::config::{default_jobs, PostgresSourceConfig, MAX_JOBS};
-use self::copy::{batch_for, worth_keeping, CopyReader};
 pub use self::copy::{copy_sql, Keys, Pages, Slice};
+use self::copy::{worth_keeping, CopyReader};
 pub use self::parallel::PIECE_PAGES;
 use self::parallel::{Job, Pieces, Workers};
 
@@ -69,10 +71,10 @@ pub struct PostgresSource {
 
 /// How the tables are read.
 enum Reading {
-    /// On the source's own connection, one table after the other.
+    /// On the source's own connection, one table after the other, one batch ahead.
     Serial {
-        current: Option<(Arc<TableSchema>, CopyReader)>,
-        /// A batch handed back by the runner, reused for the next rows.
+        current: Option<ReadAhead>,
+        /// A batch handed back by the runner between two tables, for the next table's rows.
         spare: Option<Batch>,
     },
     /// Workers connected on the exported snapshot, waiting for the first table to be asked for
@@ -231,7 +233,7 @@ impl PostgresSource {
         let Reading::Serial { current, spare } = &mut self.reading else {
             unreachable!("called while reading serially")
         };
-        let Some((schema, reader)) = current else {
+        let Some(ahead) = current else {
             let Some(table) = self.catalog.tables.get(self.next_table) else {
                 return Ok(None);
             };
@@ -245,20 +247,20 @@ impl PostgresSource {
             debug!(model = %table.model, sql = %sql, "Reading model.");
             let reader = CopyReader::start(&self.client, table, &sql).await?;
             let schema = Arc::new(table.clone());
-            *current = Some((schema.clone(), reader));
+            let ahead = ReadAhead::spawn(reader, &schema);
+            if let Some(batch) = spare.take() {
+                ahead.recycle(batch);
+            }
+            *current = Some(ahead);
             return Ok(Some(Event::Begin(schema)));
         };
-        if reader.ended() {
-            *current = None;
-            return Ok(Some(Event::End));
+        match ahead.next().await? {
+            Some(batch) => Ok(Some(Event::Rows(batch))),
+            None => {
+                *current = None;
+                Ok(Some(Event::End))
+            }
         }
-        let mut batch = batch_for(schema.columns.len(), spare.take());
-        reader.fill(&schema.model, &mut batch).await?;
-        if batch.is_empty() && reader.ended() {
-            *current = None;
-            return Ok(Some(Event::End));
-        }
-        Ok(Some(Event::Rows(batch)))
     }
 
     /// The next event when the workers read: every piece's batches, in the document's order.
@@ -500,6 +502,10 @@ impl Source for PostgresSource {
 
     fn recycle(&mut self, batch: Batch) {
         match &mut self.reading {
+            Reading::Serial {
+                current: Some(ahead),
+                ..
+            } => ahead.recycle(batch),
             Reading::Serial { spare, .. } if worth_keeping(&batch) => *spare = Some(batch),
             Reading::Parallel { pieces, .. } => pieces.recycle(batch),
             _ => {}
