@@ -6,7 +6,7 @@
 //! which must be the deploy file's ([`cronjob`]), whose restore Job's containers run too, and
 //! `--version`, completions and man pages ([`ship`]). A block nobody knows fails
 //! [`every_readme_block_is_covered`], so a new example cannot go in untested; a command of a bash
-//! block that is neither run nor skipped with a reason fails it too ([`shell::steps`]).
+//! block that is neither run nor skipped with a reason fails it too ([`commands::steps`]).
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -15,6 +15,7 @@ mod support;
 #[allow(dead_code)]
 mod s3;
 
+mod commands;
 mod cronjob;
 mod pipelines;
 mod session;
@@ -240,13 +241,13 @@ fn every_readme_block_is_covered() {
         );
         if block.lang == "bash" {
             // Every command is run or skipped with a reason (panics otherwise).
-            shell::steps(block);
+            commands::steps(block);
         }
     }
     for key in BLOCKS {
         block(key);
     }
-    shell::assert_every_skip_is_used(blocks);
+    commands::assert_every_skip_is_used(blocks);
 }
 
 #[test]

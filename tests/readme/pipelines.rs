@@ -4,8 +4,9 @@
 
 use std::process::Output;
 
+use crate::commands::runs;
 use crate::s3::{configure_endpoint, S3Server};
-use crate::shell::{runs, Shell};
+use crate::shell::Shell;
 use crate::support::{cli, count, empty_cityforge, sample_db, TestDb};
 use crate::{block, PIPELINE_COMMANDS, PIPELINE_EXAMPLE, SUBSET, TRANSFORM_REFERENCE};
 

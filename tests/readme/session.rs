@@ -16,9 +16,10 @@
 use std::path::Path;
 use std::process::Output;
 
+use crate::commands::{runs, steps, Step};
 use crate::cronjob::{excerpt, restore_job, Container};
 use crate::s3::{configure_endpoint, S3Server};
-use crate::shell::{postgres_env, runs, s3_env, steps, Shell, Step};
+use crate::shell::{postgres_env, s3_env, Shell};
 use crate::support::{age_keypair, checksums, cli, count, sample_db, TestDb};
 use crate::{
     block, CRONJOB_INSTALL, ENCRYPTION, EXPORT, IMPORT, KUBECTL_EXPORT, KUBECTL_IMPORT,

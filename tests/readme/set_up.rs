@@ -2,7 +2,8 @@
 //! PostgreSQL cluster, the default 20,000 sample rows, a gzip export in the working folder; about
 //! ten seconds in a debug build); `cargo test` is this suite.
 
-use crate::shell::{runs, Shell};
+use crate::commands::runs;
+use crate::shell::Shell;
 use crate::{block, SET_UP};
 
 #[test]

@@ -2,7 +2,8 @@
 //! README's example: the binary's own replaces it); the image block is all `docker`, which no
 //! test machine has (tests/ship shows what can be shown without it).
 
-use crate::shell::{runs, steps, Shell, Step};
+use crate::commands::{runs, steps, Step};
+use crate::shell::Shell;
 use crate::{block, IMAGE, VERSION};
 
 /// The commit the README's `--version` output shows.
