@@ -10,18 +10,12 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::copy::{batch_for, worth_keeping, CopyReader};
-use crate::error::{DatabaseCause, Error, Result};
+use super::copy::{receive, worth_keeping, CopyReader, Message};
+use crate::error::Result;
 use crate::record::{Batch, TableSchema};
 
 /// Spare batches kept for the reader: one refilling while one more waits.
 const SPARES: usize = 2;
-
-/// What the reading task sends: rows, then `Done` once the COPY ended.
-enum Message {
-    Rows(Batch),
-    Done,
-}
 
 /// A table's COPY being read on its own task, one batch ahead of the caller.
 pub(super) struct ReadAhead {
@@ -35,8 +29,14 @@ impl ReadAhead {
     /// Starts reading `reader`'s rows of `schema` into batches on a task of its own.
     pub(super) fn spawn(reader: CopyReader, schema: &Arc<TableSchema>) -> ReadAhead {
         let (tx, batches) = mpsc::channel(1);
-        let (spares, spare_rx) = mpsc::channel(SPARES);
-        let task = tokio::spawn(read(reader, schema.clone(), tx, spare_rx));
+        let (spares, mut spare_rx) = mpsc::channel(SPARES);
+        let schema_for_task = schema.clone();
+        let task = tokio::spawn(async move {
+            let read = reader.send_all(&schema_for_task, &tx, || spare_rx.try_recv().ok());
+            if let Err(error) = read.await {
+                let _ = tx.send(Err(error)).await;
+            }
+        });
         ReadAhead {
             model: schema.model.clone(),
             batches,
@@ -47,18 +47,8 @@ impl ReadAhead {
 
     /// The next batch of rows; `None` once the COPY ended.
     pub(super) async fn next(&mut self) -> Result<Option<Batch>> {
-        match self.batches.recv().await {
-            Some(Ok(Message::Rows(batch))) => Ok(Some(batch)),
-            Some(Ok(Message::Done)) => Ok(None),
-            Some(Err(error)) => Err(error),
-            None => Err(Error::Database {
-                action: "reading",
-                model: self.model.clone(),
-                cause: DatabaseCause::Stream(
-                    "the task reading its rows stopped before the end of the rows".to_owned(),
-                ),
-            }),
-        }
+        let stopped = "the task reading its rows stopped before the end of the rows";
+        receive(&mut self.batches, &self.model, stopped).await
     }
 
     /// Hands a batch the sinks are done with back to the reader, for its next rows.
@@ -74,30 +64,4 @@ impl Drop for ReadAhead {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// Reads every row of the COPY into the channel, then `Done`; stops when nobody listens.
-async fn read(
-    mut reader: CopyReader,
-    schema: Arc<TableSchema>,
-    tx: mpsc::Sender<Result<Message>>,
-    mut spares: mpsc::Receiver<Batch>,
-) {
-    let mut spare = None;
-    while !reader.ended() {
-        let mut batch = batch_for(
-            schema.columns.len(),
-            spare.take().or_else(|| spares.try_recv().ok()),
-        );
-        if let Err(error) = reader.fill(&schema.model, &mut batch).await {
-            let _ = tx.send(Err(error)).await;
-            return;
-        }
-        if batch.is_empty() {
-            spare = Some(batch);
-        } else if tx.send(Ok(Message::Rows(batch))).await.is_err() {
-            return;
-        }
-    }
-    let _ = tx.send(Ok(Message::Done)).await;
 }

@@ -4,6 +4,7 @@
 use std::pin::Pin;
 
 use futures_util::StreamExt;
+use tokio::sync::mpsc;
 use tokio_postgres::{Client, CopyOutStream};
 
 use crate::error::{DatabaseCause, Error, Result};
@@ -145,13 +146,8 @@ impl CopyReader {
         })
     }
 
-    /// Whether every row has been read.
-    pub(super) fn ended(&self) -> bool {
-        self.ended
-    }
-
     /// Appends rows of `model` to `batch` until it is full or the COPY ends.
-    pub(super) async fn fill(&mut self, model: &str, batch: &mut Batch) -> Result<()> {
+    async fn fill(&mut self, model: &str, batch: &mut Batch) -> Result<()> {
         let failed = |reason: String| Error::Database {
             action: "reading",
             model: model.to_owned(),
@@ -173,8 +169,56 @@ impl CopyReader {
     }
 }
 
+/// What a task reading a COPY sends: rows, then `Done` once the COPY ended.
+pub(super) enum Message {
+    Rows(Batch),
+    Done,
+}
+
+impl CopyReader {
+    /// Reads every row of `schema` into `tx`, a batch at a time, each filled into a batch from
+    /// `spare` when it has one, then `Done`; `false` when nobody listens any more.
+    pub(super) async fn send_all(
+        mut self,
+        schema: &TableSchema,
+        tx: &mpsc::Sender<Result<Message>>,
+        mut spare: impl FnMut() -> Option<Batch>,
+    ) -> Result<bool> {
+        let mut empty = None;
+        while !self.ended {
+            let mut batch = batch_for(schema.columns.len(), empty.take().or_else(&mut spare));
+            self.fill(&schema.model, &mut batch).await?;
+            if batch.is_empty() {
+                empty = Some(batch);
+            } else if tx.send(Ok(Message::Rows(batch))).await.is_err() {
+                return Ok(false);
+            }
+        }
+        Ok(tx.send(Ok(Message::Done)).await.is_ok())
+    }
+}
+
+/// The next batch a reading task sent for `model`; `None` once its COPY ended. A channel closed
+/// before `Done` is an error saying `stopped`.
+pub(super) async fn receive(
+    rx: &mut mpsc::Receiver<Result<Message>>,
+    model: &str,
+    stopped: &str,
+) -> Result<Option<Batch>> {
+    match rx.recv().await {
+        Some(Ok(Message::Rows(batch))) => Ok(Some(batch)),
+        Some(Ok(Message::Done)) => Ok(None),
+        Some(Err(error)) => Err(error),
+        None => Err(Error::Database {
+            action: "reading",
+            model: model.to_owned(),
+            cause: DatabaseCause::Stream(stopped.to_owned()),
+        }),
+    }
+}
+
 /// A batch for the rows of a table of `columns` columns: `spare`'s buffers when there is one.
-pub(super) fn batch_for(columns: usize, spare: Option<Batch>) -> Batch {
+fn batch_for(columns: usize, spare: Option<Batch>) -> Batch {
     match spare {
         Some(mut spare) => {
             spare.reset(columns);

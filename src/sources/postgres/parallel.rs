@@ -21,8 +21,9 @@ use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 use tracing::debug;
 
-use super::copy::{batch_for, worth_keeping, CopyReader, Keys, Pages, Slice};
-use crate::error::{DatabaseCause, Error, Result};
+use super::copy::Message;
+use super::copy::{receive, worth_keeping, CopyReader, Keys, Pages, Slice};
+use crate::error::{Error, Result};
 use crate::pg::sql::quote_literal;
 use crate::pg::ConnectionSettings;
 use crate::record::{Batch, TableSchema};
@@ -37,12 +38,6 @@ pub(super) struct Job {
     pub(super) table: usize,
     pub(super) schema: Arc<TableSchema>,
     pub(super) sql: String,
-}
-
-/// What a worker sends for its piece: rows, then `Done` once the COPY ended.
-enum Message {
-    Rows(Batch),
-    Done,
 }
 
 type Queue = Mutex<VecDeque<(Job, mpsc::Sender<Result<Message>>)>>;
@@ -136,20 +131,11 @@ impl Pieces {
     /// read.
     pub(super) async fn next_batch(&mut self, table: usize) -> Result<Option<Batch>> {
         while let Some(piece) = self.pieces.front_mut().filter(|p| p.table == table) {
-            match piece.rx.recv().await {
-                Some(Ok(Message::Rows(batch))) => return Ok(Some(batch)),
-                Some(Ok(Message::Done)) => {
-                    self.pieces.pop_front();
-                }
-                Some(Err(error)) => return Err(error),
+            let stopped = "its worker connection stopped before the end of the rows";
+            match receive(&mut piece.rx, &piece.model, stopped).await? {
+                Some(batch) => return Ok(Some(batch)),
                 None => {
-                    return Err(Error::Database {
-                        action: "reading",
-                        model: piece.model.clone(),
-                        cause: DatabaseCause::Stream(
-                            "its worker connection stopped before the end of the rows".to_owned(),
-                        ),
-                    })
+                    self.pieces.pop_front();
                 }
             }
         }
@@ -219,18 +205,8 @@ async fn read(
         })?;
     }
     debug!(model = %schema.model, sql = %job.sql, "Reading a piece of a model.");
-    let mut reader = CopyReader::start(client, schema, &job.sql).await?;
-    while !reader.ended() {
-        let spare = lock(spares).pop();
-        let mut batch = batch_for(schema.columns.len(), spare);
-        reader.fill(&schema.model, &mut batch).await?;
-        if batch.is_empty() {
-            lock(spares).push(batch);
-        } else if tx.send(Ok(Message::Rows(batch))).await.is_err() {
-            return Ok(false);
-        }
-    }
-    Ok(tx.send(Ok(Message::Done)).await.is_ok())
+    let reader = CopyReader::start(client, schema, &job.sql).await?;
+    reader.send_all(schema, tx, || lock(spares).pop()).await
 }
 
 /// The pieces of a table of `pages` pages: ranges of `piece_pages` when it has at least two
