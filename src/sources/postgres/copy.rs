@@ -316,20 +316,21 @@ impl CopyParser {
             let Some(row) = buf.get(pos + 2..end) else {
                 return Ok(pos);
             };
-            // Every length and cell was found inside `row` above.
+            // Every length and cell was found inside `row` above; the row is copied whole, its
+            // cells point past their lengths.
             let mut at = 0;
-            for _ in 0..self.columns {
-                let len = i32::from_be_bytes(row[at..at + 4].try_into().expect("four bytes"));
-                at += 4;
-                if len < 0 {
-                    batch.push_cell(None);
-                } else {
-                    let len = len as usize;
-                    batch.push_cell(Some(&row[at..at + len]));
-                    at += len;
-                }
-            }
-            batch.end_row();
+            batch.push_row_within(
+                row,
+                (0..self.columns).map(|_| {
+                    let len = read_i32(row, at).unwrap_or(-1);
+                    at += 4;
+                    (len >= 0).then(|| {
+                        let cell = at..at + len as usize;
+                        at = cell.end;
+                        cell
+                    })
+                }),
+            );
             pos = end;
         }
     }
