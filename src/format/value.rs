@@ -192,45 +192,53 @@ pub(crate) fn write_timetz_text(out: &mut Vec<u8>, cell: [u8; 12]) {
 
 #[inline]
 fn two_digits(out: &mut Vec<u8>, value: u32) {
-    out.push(b'0' + (value / 10) as u8);
-    out.push(b'0' + (value % 10) as u8);
+    out.extend_from_slice(&digit_pair(value));
+}
+
+/// `value` (below 100) as two ASCII digits.
+#[inline]
+fn digit_pair(value: u32) -> [u8; 2] {
+    [b'0' + (value / 10) as u8, b'0' + (value % 10) as u8]
 }
 
 fn write_date(out: &mut Vec<u8>, year: i64, month: u32, day: u32) {
     // PostgreSQL has no year 0: year 0 is 1 BC, -1 is 2 BC.
     let shown = if year <= 0 { 1 - year } else { year };
     if shown < 10_000 {
+        // Built on the stack and appended at once: every timestamp and date goes through here.
         let y = shown as u32;
-        two_digits(out, y / 100);
-        two_digits(out, y % 100);
+        let [y1, y2] = digit_pair(y / 100);
+        let [y3, y4] = digit_pair(y % 100);
+        let [m1, m2] = digit_pair(month);
+        let [d1, d2] = digit_pair(day);
+        out.extend_from_slice(&[y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2]);
     } else {
         let mut ints = itoa::Buffer::new();
         out.extend_from_slice(ints.format(shown).as_bytes());
+        out.push(b'-');
+        two_digits(out, month);
+        out.push(b'-');
+        two_digits(out, day);
     }
-    out.push(b'-');
-    two_digits(out, month);
-    out.push(b'-');
-    two_digits(out, day);
 }
 
 /// `HH:MM:SS` plus `.ffffff` when the microseconds are not zero.
 pub(crate) fn write_time(out: &mut Vec<u8>, usecs: i64) {
     let secs = usecs.div_euclid(1_000_000);
     let micros = usecs.rem_euclid(1_000_000) as u32;
-    two_digits(out, (secs / 3600) as u32);
-    out.push(b':');
-    two_digits(out, (secs / 60 % 60) as u32);
-    out.push(b':');
-    two_digits(out, (secs % 60) as u32);
-    if micros != 0 {
-        out.push(b'.');
-        let mut digits = [b'0'; 6];
+    let [h1, h2] = digit_pair((secs / 3600) as u32);
+    let [m1, m2] = digit_pair((secs / 60 % 60) as u32);
+    let [s1, s2] = digit_pair((secs % 60) as u32);
+    let mut text = [h1, h2, b':', m1, m2, b':', s1, s2, b'.', 0, 0, 0, 0, 0, 0];
+    if micros == 0 {
+        out.extend_from_slice(&text[..8]);
+    } else {
         let mut rest = micros;
-        for slot in digits.iter_mut().rev() {
+        for slot in text[9..].iter_mut().rev() {
             *slot = b'0' + (rest % 10) as u8;
             rest /= 10;
         }
-        out.extend_from_slice(&digits);
+        out.extend_from_slice(&text);
     }
 }
 
