@@ -312,7 +312,7 @@ async fn write_chunks(
     while let Some(chunk) = chunks.recv().await {
         match chunk {
             Chunk::Bytes(bytes) => {
-                output.write_all(&bytes).await?;
+                let bytes = output.write_chunk(bytes).await?;
                 // The channel has room for the whole pool; it fails only once the sink is gone.
                 let _ = spare.try_send(bytes);
             }

@@ -20,6 +20,9 @@ pub(super) enum Target {
     Stream(Encoder<Sealer<MeasuringWriter<Box<dyn AsyncWrite + Send + Unpin>>>>),
     File {
         encoder: Encoder<Sealer<MeasuringWriter<tokio::fs::File>>>,
+        /// A second descriptor of the file, for the blocking calls: chunks written as they are
+        /// ([`Output::write_chunk`]) and the writeback.
+        file: Arc<std::fs::File>,
         temp: TempFile,
         path: PathBuf,
         /// Pushes the file to disk as it grows and drops its written pages from the cache.
@@ -51,6 +54,14 @@ impl<W> MeasuringWriter<W> {
             hasher: hash.then(Hasher::new),
         }
     }
+
+    /// Counts (and hashes) bytes that reached the file.
+    fn measure(&mut self, bytes: &[u8]) {
+        self.count += bytes.len() as u64;
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(bytes);
+        }
+    }
 }
 
 impl<W: AsyncWrite + Unpin> AsyncWrite for MeasuringWriter<W> {
@@ -61,11 +72,7 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for MeasuringWriter<W> {
     ) -> std::task::Poll<io::Result<usize>> {
         let poll = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
         if let std::task::Poll::Ready(Ok(n)) = &poll {
-            let n = *n;
-            self.count += n as u64;
-            if let Some(hasher) = &mut self.hasher {
-                hasher.update(&buf[..n]);
-            }
+            self.measure(&buf[..*n]);
         }
         poll
     }
@@ -160,7 +167,7 @@ impl Output {
                 let file = open_private(&temp_path).map_err(create_error)?;
                 // Owned at once, so that any failure below removes the file.
                 let temp = TempFile::new(temp_path);
-                let writeback = Writeback::new(&file).map_err(create_error)?;
+                let second = Arc::new(file.try_clone().map_err(create_error)?);
                 Target::File {
                     encoder: Encoder::new(
                         Sealer::new(
@@ -169,9 +176,10 @@ impl Output {
                         )?,
                         compression,
                     ),
+                    writeback: Writeback::new(Arc::clone(&second)),
+                    file: second,
                     temp,
                     path: path.clone(),
-                    writeback,
                 }
             }
             Location::ObjectStore(object) => Target::Object {
@@ -250,6 +258,51 @@ impl Output {
         Ok(())
     }
 
+    /// Writes a chunk of the document that the caller owns, and hands it back for reuse. A file
+    /// stored as it is (no compression, no encryption) takes the chunk without the copy into
+    /// tokio's file buffer that [`write_all`](Self::write_all) makes: it is hashed here and
+    /// written from where it is on a blocking thread. Anything else goes through `write_all`.
+    pub async fn write_chunk(&mut self, chunk: Vec<u8>) -> Result<Vec<u8>, StorageError> {
+        let Target::File {
+            encoder,
+            file,
+            writeback,
+            ..
+        } = &mut self.target
+        else {
+            self.write_all(&chunk).await?;
+            return Ok(chunk);
+        };
+        let Some(measuring) = encoder.passthrough().and_then(Sealer::passthrough) else {
+            self.write_all(&chunk).await?;
+            return Ok(chunk);
+        };
+        // A write through `write_all` may still be under way on the first descriptor, and the
+        // two share the file's offset: it ends first.
+        let written = match measuring.flush().await {
+            Ok(()) => {
+                measuring.measure(&chunk);
+                let file = Arc::clone(file);
+                tokio::task::spawn_blocking(move || {
+                    let written = std::io::Write::write_all(&mut &*file, &chunk);
+                    (written, chunk)
+                })
+                .await
+                .unwrap_or_else(|join| (Err(io::Error::other(join.to_string())), Vec::new()))
+            }
+            Err(error) => (Err(error), chunk),
+        };
+        let (result, chunk) = written;
+        result.map_err(|source| StorageError::Io {
+            action: "write",
+            location: self.location.to_string(),
+            source,
+        })?;
+        writeback.wrote(measuring.count).await;
+        self.written += chunk.len() as u64;
+        Ok(chunk)
+    }
+
     /// Completes the document: compression trailer, age's last chunk, then fsync and publishing
     /// with its `.sha256` sidecar. Returns the size of what was stored (compressed, encrypted
     /// bytes).
@@ -280,6 +333,7 @@ impl Output {
                 temp,
                 path,
                 writeback,
+                ..
             } => {
                 let sealer = encoder.finish().await.map_err(io_error("write"))?;
                 let mut writer = sealer.finish().await.map_err(io_error("write"))?;

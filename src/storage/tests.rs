@@ -426,3 +426,55 @@ async fn missing_folder_is_a_clear_error() {
         .to_string();
     assert!(error.contains("does not exist"), "{error}");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+    /// Chunks handed over whole (`write_chunk`, written without a copy when stored as they are)
+    /// and bytes written through `write_all`, in any order and sizes, make the same document:
+    /// stored in order, read back exactly, counted, and hashed into the sidecar.
+    #[test]
+    fn owned_chunks_and_borrowed_writes_make_one_document(
+        writes in proptest::collection::vec(
+            (proptest::prelude::any::<bool>(), 0usize..70_000, proptest::prelude::any::<u8>()),
+            0..12,
+        ),
+        compression in proptest::sample::select(vec![
+            Compression::None,
+            Compression::Gzip,
+            Compression::Zstd,
+        ]),
+    ) {
+        use tokio::io::AsyncReadExt;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let location = Location::Path(dir.path().join("doc.json"));
+        let mut expected = Vec::new();
+        let (size, text) = runtime.block_on(async {
+            let mut output = Output::create(&location, compression).await.unwrap();
+            for &(owned, len, seed) in &writes {
+                let bytes: Vec<u8> = (0..len).map(|i| seed.wrapping_add(i as u8)).collect();
+                expected.extend_from_slice(&bytes);
+                if owned {
+                    let back = output.write_chunk(bytes.clone()).await.unwrap();
+                    assert_eq!(back, bytes, "the chunk comes back as it was");
+                } else {
+                    output.write_all(&bytes).await.unwrap();
+                }
+            }
+            assert_eq!(output.written(), expected.len() as u64);
+            let size = output.publish().await.unwrap();
+            let mut text = Vec::new();
+            let (mut input, _) = open_input(&location).await.unwrap();
+            input.read_to_end(&mut text).await.unwrap();
+            (size, text)
+        });
+        proptest::prop_assert!(text == expected, "{compression:?}: read back differs");
+        let stored = std::fs::read(dir.path().join("doc.json")).unwrap();
+        proptest::prop_assert_eq!(size, stored.len() as u64);
+        let mut hasher = Hasher::new();
+        hasher.update(&stored);
+        let sidecar = std::fs::read_to_string(dir.path().join("doc.json.sha256")).unwrap();
+        proptest::prop_assert_eq!(sidecar, format!("{}  doc.json\n", hasher.finish()));
+    }
+}

@@ -32,13 +32,13 @@ pub(super) struct Writeback {
 
 impl Writeback {
     /// Starts tracking `file`, which is empty.
-    pub(super) fn new(file: &std::fs::File) -> io::Result<Writeback> {
-        Ok(Writeback {
-            file: Arc::new(file.try_clone()?),
+    pub(super) fn new(file: Arc<std::fs::File>) -> Writeback {
+        Writeback {
+            file,
             started: 0,
             dropped: 0,
             dropping: None,
-        })
+        }
     }
 
     /// Called after each write with the file's size so far: every [`WRITEBACK_BYTES`], starts

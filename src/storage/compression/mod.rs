@@ -131,6 +131,14 @@ impl<W: AsyncWrite + Unpin> Encoder<W> {
         }
     }
 
+    /// The writer the bytes go to, when they go there as they are (no compression).
+    pub(super) fn passthrough(&mut self) -> Option<&mut W> {
+        match self {
+            Encoder::Plain(w) => Some(w),
+            Encoder::Blocks(_) => None,
+        }
+    }
+
     /// The writer the compressed bytes go to.
     pub(super) fn get_mut(&mut self) -> &mut W {
         match self {

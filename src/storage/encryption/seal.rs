@@ -61,6 +61,12 @@ impl<W: AsyncWrite + Unpin> Sealer<W> {
         Ok(sealer)
     }
 
+    /// The writer the bytes go to, when they go there as they are: no encryption, nothing
+    /// pending.
+    pub(in crate::storage) fn passthrough(&mut self) -> Option<&mut W> {
+        (self.stream.is_none() && self.pending.is_empty()).then_some(&mut self.inner)
+    }
+
     /// The writer the ciphertext goes to.
     pub(in crate::storage) fn get_mut(&mut self) -> &mut W {
         &mut self.inner
