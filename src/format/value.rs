@@ -16,6 +16,7 @@ const DAYS_TO_PG_EPOCH: i64 = 730_425;
 /// Writes the JSON value of a non-NULL cell. `depth` is the nesting level of the value (used to
 /// indent arrays and embedded JSON in the pretty layout); `timestamp with time zone` values are
 /// shown in `zone` (UTC when `None`), as the Python exporter shows them in the server's zone.
+#[inline]
 pub fn write_value(
     out: &mut Vec<u8>,
     repr: Repr,
@@ -49,6 +50,7 @@ fn fixed<const N: usize>(cell: &[u8], repr: Repr) -> Result<[u8; N], FormatError
 
 /// Writes a boolean, integer or oid cell, which JSON and PostgreSQL's text spell alike (`true`,
 /// `-42`); `Ok(false)`, writing nothing, for any other representation.
+#[inline]
 pub fn write_integral(out: &mut Vec<u8>, repr: Repr, cell: &[u8]) -> Result<bool, FormatError> {
     let mut ints = itoa::Buffer::new();
     let text: &[u8] = match repr {
@@ -74,6 +76,7 @@ pub fn write_integral(out: &mut Vec<u8>, repr: Repr, cell: &[u8]) -> Result<bool
     Ok(true)
 }
 
+#[inline]
 fn write_scalar(
     out: &mut Vec<u8>,
     repr: Repr,
