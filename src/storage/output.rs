@@ -103,6 +103,28 @@ impl Target {
             compression,
         )))
     }
+
+    /// For a file that stores the bytes as they are (no compression, no encryption, nothing
+    /// pending): its measuring writer, the second descriptor and the writeback.
+    fn file_stored_as_is(
+        &mut self,
+    ) -> Option<(
+        &mut MeasuringWriter<tokio::fs::File>,
+        &Arc<std::fs::File>,
+        &mut Writeback,
+    )> {
+        let Target::File {
+            encoder,
+            file,
+            writeback,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let measuring = encoder.passthrough().and_then(Sealer::passthrough)?;
+        Some((measuring, file, writeback))
+    }
 }
 
 /// Whether `path` names something that is neither a regular file nor a folder (a device, a
@@ -263,37 +285,24 @@ impl Output {
     /// tokio's file buffer that [`write_all`](Self::write_all) makes: it is hashed here and
     /// written from where it is on a blocking thread. Anything else goes through `write_all`.
     pub async fn write_chunk(&mut self, chunk: Vec<u8>) -> Result<Vec<u8>, StorageError> {
-        let Target::File {
-            encoder,
-            file,
-            writeback,
-            ..
-        } = &mut self.target
-        else {
+        let Some((measuring, file, writeback)) = self.target.file_stored_as_is() else {
             self.write_all(&chunk).await?;
             return Ok(chunk);
         };
-        let Some(measuring) = encoder.passthrough().and_then(Sealer::passthrough) else {
-            self.write_all(&chunk).await?;
-            return Ok(chunk);
-        };
-        // A write through `write_all` may still be under way on the first descriptor, and the
-        // two share the file's offset: it ends first.
-        let written = match measuring.flush().await {
-            Ok(()) => {
-                measuring.measure(&chunk);
-                let file = Arc::clone(file);
-                tokio::task::spawn_blocking(move || {
-                    let written = std::io::Write::write_all(&mut &*file, &chunk);
-                    (written, chunk)
-                })
-                .await
-                .unwrap_or_else(|join| (Err(io::Error::other(join.to_string())), Vec::new()))
-            }
-            Err(error) => (Err(error), chunk),
-        };
-        let (result, chunk) = written;
-        result.map_err(|source| StorageError::Io {
+        let written: io::Result<Vec<u8>> = async {
+            // A write through `write_all` may still be under way on the first descriptor, and
+            // the two share the file's offset: it ends first.
+            measuring.flush().await?;
+            measuring.measure(&chunk);
+            let file = Arc::clone(file);
+            tokio::task::spawn_blocking(move || {
+                std::io::Write::write_all(&mut &*file, &chunk).map(|()| chunk)
+            })
+            .await
+            .map_err(io::Error::other)?
+        }
+        .await;
+        let chunk = written.map_err(|source| StorageError::Io {
             action: "write",
             location: self.location.to_string(),
             source,

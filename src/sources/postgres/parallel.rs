@@ -21,8 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 use tracing::debug;
 
-use super::copy::Message;
-use super::copy::{receive, worth_keeping, CopyReader, Keys, Pages, Slice};
+use super::copy::{receive, worth_keeping, CopyReader, Keys, Message, Pages, Slice};
 use crate::error::{Error, Result};
 use crate::pg::sql::quote_literal;
 use crate::pg::ConnectionSettings;
